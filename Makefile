@@ -1,0 +1,54 @@
+# chatapp: `make run` to use it, `make test` to check it. Both install what is missing.
+SHELL := /bin/bash
+PY_VERSION ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+BUN := $(TOOLS)/node_modules/.bin/bun
+PG_BIN := /usr/lib/postgresql/15/bin
+CHROMIUM := /usr/bin/chromium
+export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
+export REFLEX_USE_SYSTEM_BUN := 1
+export REFLEX_TELEMETRY_ENABLED := false
+BACKEND_PORT ?= 8000
+FRONTEND_PORT ?= 3000
+export BACKEND_PORT FRONTEND_PORT
+
+.PHONY: run api test bench migrate install deps system-deps clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PY_VERSION) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(BUN):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) bun@1.4.4
+
+install: $(VENV)/.installed $(BUN)
+
+# Debian packages the tests need: PostgreSQL 15 and Chromium.
+system-deps:
+	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x $(CHROMIUM) ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium >/dev/null; \
+	fi
+
+migrate: install
+	$(PY) -m alembic upgrade head
+
+# The web UI (frontend :$(FRONTEND_PORT)) and the backend (:$(BACKEND_PORT)), zero configuration.
+run: migrate
+	$(VENV)/bin/reflex run --env dev --frontend-port $(FRONTEND_PORT) --backend-port $(BACKEND_PORT)
+
+# Backend only: REST API, MCP server at /mcp and the Reflex backend.
+api: migrate
+	exec $(VENV)/bin/reflex run --env prod --backend-only --backend-port $(BACKEND_PORT) --backend-host 127.0.0.1
+
+test: install system-deps
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install system-deps
+	$(PY) bench/turn.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .web .states data test-artifacts

@@ -1,0 +1,1 @@
+"""Agents SDK wiring: the assistant, its model, and its MCP task tools."""

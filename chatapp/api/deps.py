@@ -1,0 +1,68 @@
+"""What routes declare in their signatures: the engine, the signed-in user."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+from sqlalchemy import Engine
+
+from chatapp.config import Settings
+from chatapp.services.auth import authenticate, bearer_token, decode_token
+from chatapp.services.database import in_thread
+from chatapp.services.errors import Forbidden, InvalidInput
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def path_user_id(user_id: Annotated[str, Path()]) -> uuid.UUID:
+    try:
+        return uuid.UUID(user_id)
+    except ValueError:
+        raise InvalidInput("user_id must be a UUID.") from None
+
+
+def token_subject(authorization: Annotated[str | None, Header()] = None) -> uuid.UUID:
+    return decode_token(bearer_token(authorization))
+
+
+async def path_user_checked(
+    engine: EngineDep,
+    subject: Annotated[uuid.UUID, Depends(token_subject)],
+    user_id: Annotated[uuid.UUID, Depends(path_user_id)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> uuid.UUID:
+    """The path's user, once the token is valid, names an existing user, and
+    speaks for that same user."""
+    await in_thread(authenticate, engine, bearer_token(authorization))
+    if subject != user_id:
+        raise Forbidden("The token does not belong to this user.")
+    return user_id
+
+
+def path_user_fast(
+    subject: Annotated[uuid.UUID, Depends(token_subject)],
+    user_id: Annotated[uuid.UUID, Depends(path_user_id)],
+) -> uuid.UUID:
+    """For the chat turn: signature and expiry only. The turn's own first
+    statement notices a user that no longer exists, saving a query per turn."""
+    if subject != user_id:
+        raise Forbidden("The token does not belong to this user.")
+    return user_id
+
+
+CurrentUser = Annotated[uuid.UUID, Depends(path_user_checked)]
+ChatUser = Annotated[uuid.UUID, Depends(path_user_fast)]

@@ -1,0 +1,86 @@
+"""The chat turn and the conversations it lives in."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from chatapp.api.deps import ChatUser, CurrentUser, EngineDep, SettingsDep
+from chatapp.api.schemas import (
+    ChatRequest, ChatResponse, ConversationDetail, ConversationList, ConversationOut, ErrorResponse, RenameRequest,
+)
+from chatapp.services import conversations
+from chatapp.services.chat import chat_turn
+from chatapp.services.database import in_thread
+from chatapp.services.errors import InvalidInput
+
+router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 500, 503)
+}
+
+
+def conversation_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput("conversation_id must be a UUID.") from None
+
+
+@router.post("/chat", response_model=ChatResponse, responses=ERRORS)
+async def chat(body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
+    """Send a message; the assistant answers (calling task tools as needed).
+    Omit `conversation_id` to start a new conversation."""
+    result = await chat_turn(
+        engine, user_id=user_id, message=body.message, conversation_id=body.conversation_id, settings=settings
+    )
+    return result.view()
+
+
+@router.get("/conversations", response_model=ConversationList, responses=ERRORS)
+async def list_conversations(
+    user_id: CurrentUser,
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """The user's conversations, most recently active first."""
+    items, more = await in_thread(conversations.list_conversations, engine, user_id=user_id, limit=limit, offset=offset)
+    return {"conversations": items, "has_more": more}
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
+async def open_conversation(
+    conversation_id: str,
+    user_id: CurrentUser,
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    before_seq: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """A conversation and its latest messages; pass `before_seq` (the oldest
+    seq you have) for the page before it."""
+    page = await in_thread(
+        conversations.open_conversation, engine, user_id=user_id,
+        conversation_id=conversation_uuid(conversation_id), limit=limit, before_seq=before_seq,
+    )
+    return {"conversation": page.conversation, "messages": [m.view() for m in page.messages], "has_more": page.has_more}
+
+
+@router.patch("/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
+async def rename_conversation(conversation_id: str, body: RenameRequest, user_id: CurrentUser, engine: EngineDep) -> dict[str, Any]:
+    """Rename a conversation."""
+    return await in_thread(
+        conversations.rename_conversation, engine, user_id=user_id,
+        conversation_id=conversation_uuid(conversation_id), title=body.title,
+    )
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204, responses=ERRORS)
+async def delete_conversation(conversation_id: str, user_id: CurrentUser, engine: EngineDep) -> Response:
+    """Delete a conversation with its messages and tool calls."""
+    await in_thread(
+        conversations.delete_conversation, engine, user_id=user_id, conversation_id=conversation_uuid(conversation_id)
+    )
+    return Response(status_code=204)

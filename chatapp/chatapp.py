@@ -1,0 +1,19 @@
+"""The Reflex app: the web UI's pages, with the REST API and the MCP server
+mounted on the same backend through `api_transformer`."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chatapp.api.app import create_api, mcp_lifespan
+from chatapp.db import get_engine
+
+api = create_api(get_engine(), run_mcp_lifespan=False)
+
+app = rx.App(api_transformer=api)
+app.register_lifespan_task(mcp_lifespan, api=api)
+
+
+@rx.page(route="/", title="chatapp")
+def index() -> rx.Component:
+    return rx.center(rx.heading("chatapp"), id="home")

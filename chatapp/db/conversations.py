@@ -1,0 +1,56 @@
+"""Conversations, their messages and the tool calls of assistant messages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
+from sqlmodel import Column, Field, SQLModel
+
+from chatapp.db.types import JSONValue, UTCDateTime, utcnow
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_user_id_updated_at", "user_id", "updated_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
+    title: str = Field(default="New conversation", max_length=200, nullable=False)
+    # Highest seq handed out. Bumping it with UPDATE ... RETURNING takes the
+    # row lock that makes seq allocation atomic and gap-free per conversation.
+    last_seq: int = Field(default=0, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_id_seq"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    conversation_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
+    )
+    seq: int = Field(nullable=False)
+    role: str = Field(max_length=16, nullable=False)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    # complete | stopped (the person pressed Stop mid-stream)
+    status: str = Field(default="complete", max_length=16, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ToolCall(SQLModel, table=True):
+    __tablename__ = "tool_calls"
+    __table_args__ = (Index("ix_tool_calls_message_id_position", "message_id", "position"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    message_id: uuid.UUID = Field(sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False))
+    position: int = Field(nullable=False)
+    call_id: str = Field(max_length=128, nullable=False)
+    tool_name: str = Field(max_length=64, nullable=False)
+    parameters: dict[str, Any] = Field(sa_column=Column(JSONValue, nullable=False))
+    result: Any = Field(default=None, sa_column=Column(JSONValue, nullable=True))
+    executed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -1,0 +1,1 @@
+"""The stateless service layer: every route and event handler calls these."""

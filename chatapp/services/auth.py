@@ -1,0 +1,145 @@
+"""Accounts and bearer tokens.
+
+Passwords are hashed with argon2id; tokens are HS256 JWTs whose `sub` is the
+user id. Decoding pins the algorithm and requires `exp`, so an unsigned or
+differently signed token never authenticates anyone.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from chatapp.config import get_settings
+from chatapp.db import User
+from chatapp.db.types import utcnow
+from chatapp.services.database import transaction
+from chatapp.services.errors import Conflict, InvalidAuth, InvalidInput
+
+JWT_ALGORITHM = "HS256"
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both failures cost the same.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class Session:
+    user_id: uuid.UUID
+    email: str
+    access_token: str
+    token_type: str = "bearer"
+
+
+def normalize_email(email: str) -> str:
+    cleaned = email.strip().lower()
+    if len(cleaned) > 320 or not EMAIL_PATTERN.match(cleaned):
+        raise InvalidInput("Enter a valid email address.")
+    return cleaned
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"Password must be at most {MAX_PASSWORD_LENGTH} characters.")
+    if password.strip() == "" or password.isdigit() or password.isalpha() and password.lower() == password:
+        raise InvalidInput("Password is too weak: mix letters with digits, capitals or symbols.")
+
+
+def issue_token(user_id: uuid.UUID) -> str:
+    settings = get_settings()
+    now = utcnow()
+    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=settings.jwt_ttl_minutes)}
+    return jwt.encode(claims, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
+
+
+def decode_token(token: str | None) -> uuid.UUID:
+    """The user id a token speaks for, without touching the database."""
+    if not token:
+        raise InvalidAuth("Missing bearer token.")
+    try:
+        claims = jwt.decode(
+            token,
+            get_settings().jwt_signing_key,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["exp", "sub"]},
+        )
+        return uuid.UUID(str(claims["sub"]))
+    except jwt.ExpiredSignatureError as error:
+        raise InvalidAuth("Token has expired.") from error
+    except (jwt.InvalidTokenError, ValueError) as error:
+        raise InvalidAuth("Invalid token.") from error
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise InvalidAuth("Authorization header must be 'Bearer <token>'.")
+    return value.strip()
+
+
+def user_exists(engine: Engine, user_id: uuid.UUID) -> bool:
+    with transaction(engine) as connection:
+        return connection.execute(select(User.id).where(User.id == user_id)).first() is not None
+
+
+def authenticate(engine: Engine, token: str | None) -> uuid.UUID:
+    """Token → user id, rejecting tokens for users that no longer exist."""
+    user_id = decode_token(token)
+    if not user_exists(engine, user_id):
+        raise InvalidAuth("Unknown user.")
+    return user_id
+
+
+def register(engine: Engine, *, email: str, password: str) -> Session:
+    email = normalize_email(email)
+    check_password_strength(password)
+    user_id = uuid.uuid4()
+    password_hash = _hasher.hash(password)
+    try:
+        with transaction(engine) as connection:
+            connection.execute(
+                insert(User).values(
+                    id=user_id, email=email, password_hash=password_hash, last_task_id=0, created_at=utcnow()
+                )
+            )
+    except IntegrityError as error:
+        raise Conflict("An account with this email already exists.") from error
+    return Session(user_id=user_id, email=email, access_token=issue_token(user_id))
+
+
+def login(engine: Engine, *, email: str, password: str) -> Session:
+    failure = InvalidAuth("Incorrect email or password.")
+    try:
+        email = normalize_email(email)
+    except InvalidInput:
+        raise failure from None
+    with transaction(engine) as connection:
+        row = connection.execute(
+            select(User.id, User.password_hash).where(func.lower(User.email) == email)
+        ).first()
+    try:
+        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        raise failure from None
+    if row is None:
+        raise failure
+    return Session(user_id=row.id, email=email, access_token=issue_token(row.id))
+
+
+def email_of(engine: Engine, user_id: uuid.UUID) -> str | None:
+    with transaction(engine) as connection:
+        return connection.execute(select(User.email).where(User.id == user_id)).scalar()

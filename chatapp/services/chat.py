@@ -1,0 +1,231 @@
+"""The stateless chat turn.
+
+authenticate (caller) → load or create the conversation → commit the user
+message in its own transaction → rebuild history from the database → run the
+agent (tools over MCP) → commit the assistant message and its tool calls
+together → return the latest page. Nothing survives in memory between turns,
+so any worker can serve any turn and a crash loses at most the reply being
+written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from chatapp.agent.assistant import AgentReply, ToolCallRecord, run_assistant
+from chatapp.agent.task_tools import TaskTools
+from chatapp.config import Settings, get_settings
+from chatapp.db import Conversation, Message, ToolCall, User
+from chatapp.db.types import utcnow
+from chatapp.services.auth import JWT_ALGORITHM
+from chatapp.services.conversations import title_from_message
+from chatapp.services.database import in_thread, is_unavailable, transaction
+from chatapp.services.errors import AgentFailed, AgentTimeout, InvalidAuth, InvalidInput, NotFound, ServiceError, Unavailable
+from chatapp.services.history import rebuild_history
+from chatapp.services.messages import StoredMessage, StoredToolCall, has_older, read_tail
+
+MAX_MESSAGE_CHARS = 5000
+RESPONSE_PAGE = 100
+# Rows read to rebuild history: a constant, so a turn costs the same at 10
+# or 10,000 stored messages; the token budget then trims whole turns.
+HISTORY_ROWS = 200
+
+
+@dataclass
+class TurnResult:
+    conversation_id: uuid.UUID
+    messages: list[StoredMessage]
+    has_more: bool
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "status": "success",
+            "conversation_id": str(self.conversation_id),
+            "messages": [message.view() for message in self.messages],
+            "has_more": self.has_more,
+        }
+
+
+@dataclass
+class StartedTurn:
+    conversation_id: uuid.UUID
+    user_message: StoredMessage
+    history: list[StoredMessage]
+
+
+def validate_message(message: Any) -> str:
+    if not isinstance(message, str):
+        raise InvalidInput("message must be a string.")
+    if not message.strip():
+        raise InvalidInput("message must not be empty.")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise InvalidInput(f"message is longer than {MAX_MESSAGE_CHARS} characters.")
+    return message.strip()
+
+
+def tool_token(user_id: uuid.UUID, settings: Settings) -> str:
+    """A short-lived token the MCP server authenticates, so the tools act as
+    exactly this user for exactly this turn."""
+    now = utcnow()
+    expires = now + timedelta(seconds=settings.turn_timeout_seconds + 60)
+    return jwt.encode({"sub": str(user_id), "iat": now, "exp": expires}, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
+
+
+def next_seq(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int | None:
+    """Allocate the next seq. The UPDATE takes the conversation's row lock,
+    so concurrent turns get 1, 2, 3... without gaps; it also checks
+    ownership and moves updated_at, all in one statement."""
+    return connection.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+        .values(last_seq=Conversation.last_seq + 1, updated_at=utcnow())
+        .returning(Conversation.last_seq)
+    ).scalar()
+
+
+def insert_message(connection: Connection, *, conversation_id: uuid.UUID, seq: int, role: str, content: str, status: str = "complete") -> StoredMessage:
+    message = StoredMessage(uuid.uuid4(), seq, role, content, status, utcnow())
+    connection.execute(
+        insert(Message).values(
+            id=message.id, conversation_id=conversation_id, seq=seq, role=role, content=content,
+            status=status, created_at=message.created_at,
+        )
+    )
+    return message
+
+
+def persist_user_message(
+    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str
+) -> tuple[uuid.UUID, StoredMessage]:
+    """Commit the user's message on its own, before the agent runs, so a
+    failing or crashing agent never loses what the person wrote."""
+    try:
+        with transaction(engine) as connection:
+            if conversation_id is None:
+                conversation_id = uuid.uuid4()
+                now = utcnow()
+                connection.execute(
+                    insert(Conversation).values(
+                        id=conversation_id, user_id=user_id, title=title_from_message(content),
+                        last_seq=1, created_at=now, updated_at=now,
+                    )
+                )
+                seq = 1
+            else:
+                seq = next_seq(connection, user_id=user_id, conversation_id=conversation_id)
+                if seq is None:
+                    exists = connection.execute(select(User.id).where(User.id == user_id)).first()
+                    if exists is None:
+                        raise InvalidAuth("Unknown user.")
+                    raise NotFound("Conversation not found.")
+            message = insert_message(connection, conversation_id=conversation_id, seq=seq, role="user", content=content)
+    except IntegrityError as error:
+        # Only the new-conversation path can break a foreign key: the user is gone.
+        raise InvalidAuth("Unknown user.") from error
+    return conversation_id, message
+
+
+def read_history(engine: Engine, *, conversation_id: uuid.UUID, through_seq: int) -> list[StoredMessage]:
+    with transaction(engine) as connection:
+        return read_tail(connection, conversation_id, limit=HISTORY_ROWS, before_seq=through_seq + 1)
+
+
+def persist_assistant_message(
+    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, reply: AgentReply, status: str = "complete"
+) -> StoredMessage:
+    """The reply and its tool calls land together or not at all."""
+    with transaction(engine) as connection:
+        seq = next_seq(connection, user_id=user_id, conversation_id=conversation_id)
+        if seq is None:
+            raise NotFound("The conversation was deleted during the turn.")
+        message = insert_message(
+            connection, conversation_id=conversation_id, seq=seq, role="assistant", content=reply.text, status=status
+        )
+        message.tool_calls = [
+            StoredToolCall(uuid.uuid4(), call.call_id, call.tool_name, call.parameters, call.result, message.created_at)
+            for call in reply.tool_calls
+        ]
+        if message.tool_calls:
+            connection.execute(
+                insert(ToolCall),
+                [
+                    {
+                        "id": call.id, "message_id": message.id, "position": position, "call_id": call.call_id,
+                        "tool_name": call.tool_name, "parameters": call.parameters, "result": call.result,
+                        "executed_at": call.executed_at,
+                    }
+                    for position, call in enumerate(message.tool_calls)
+                ],
+            )
+    return message
+
+
+async def start_turn(
+    engine: Engine, *, user_id: uuid.UUID, message: Any, conversation_id: uuid.UUID | None
+) -> StartedTurn:
+    content = validate_message(message)
+    conversation_id, user_message = await in_thread(
+        persist_user_message, engine, user_id=user_id, conversation_id=conversation_id, content=content
+    )
+    if user_message.seq == 1:
+        history = [user_message]  # a new conversation has nothing else to read
+    else:
+        history = await in_thread(read_history, engine, conversation_id=conversation_id, through_seq=user_message.seq)
+    return StartedTurn(conversation_id, user_message, history)
+
+
+async def run_agent(engine: Engine, started: StartedTurn, *, user_id: uuid.UUID, settings: Settings) -> AgentReply:
+    tools = TaskTools(url=settings.mcp_endpoint, token=tool_token(user_id, settings))
+    items = rebuild_history(started.history, token_budget=settings.history_token_budget)
+    try:
+        async with asyncio.timeout(settings.turn_timeout_seconds):
+            return await run_assistant(settings, tools, items)
+    except TimeoutError as error:
+        raise AgentTimeout(
+            f"The assistant did not answer within {settings.turn_timeout_seconds:g} seconds. Your message was saved; try again.",
+            conversation_id=started.conversation_id,
+        ) from error
+    except ServiceError:
+        raise
+    except Exception as error:
+        if is_unavailable(error):
+            raise Unavailable("The database is unavailable. Try again shortly.", conversation_id=started.conversation_id) from error
+        raise AgentFailed(
+            "The assistant failed to answer. Your message was saved; try again.",
+            conversation_id=started.conversation_id,
+        ) from error
+
+
+def response_page(history: list[StoredMessage], reply: StoredMessage) -> tuple[list[StoredMessage], bool]:
+    page = (history + [reply])[-RESPONSE_PAGE:]
+    return page, has_older(page)
+
+
+async def chat_turn(
+    engine: Engine,
+    *,
+    user_id: uuid.UUID,
+    message: Any,
+    conversation_id: uuid.UUID | None = None,
+    settings: Settings | None = None,
+) -> TurnResult:
+    settings = settings or get_settings()
+    started = await start_turn(engine, user_id=user_id, message=message, conversation_id=conversation_id)
+    reply = await run_agent(engine, started, user_id=user_id, settings=settings)
+    try:
+        stored = await in_thread(
+            persist_assistant_message, engine, user_id=user_id, conversation_id=started.conversation_id, reply=reply
+        )
+    except ServiceError as error:
+        error.conversation_id = started.conversation_id
+        raise
+    page, more = response_page(started.history, stored)
+    return TurnResult(started.conversation_id, page, more)

@@ -1,0 +1,122 @@
+"""Task operations for one user. The MCP tools and the tasks API call these;
+every function takes the acting user's id from the caller's credentials,
+never from a model-filled argument."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from chatapp.db import Task, User
+from chatapp.db.types import utcnow
+from chatapp.services.database import transaction
+from chatapp.services.errors import InvalidInput
+
+TaskFilter = Literal["all", "pending", "completed"]
+MAX_TITLE_LENGTH = 500
+MAX_DESCRIPTION_LENGTH = 5000
+
+
+def task_view(row: Any) -> dict[str, Any]:
+    return {
+        "task_id": row.task_id,
+        "title": row.title,
+        "description": row.description,
+        "completed": row.completed,
+    }
+
+
+def not_found(task_id: int) -> dict[str, Any]:
+    return {"task_id": task_id, "status": "error", "error": "not_found", "message": f"Task {task_id} not found."}
+
+
+def clean_title(title: str | None) -> str:
+    cleaned = (title or "").strip()
+    if not cleaned:
+        raise InvalidInput("A task needs a title.")
+    if len(cleaned) > MAX_TITLE_LENGTH:
+        raise InvalidInput(f"A task title is at most {MAX_TITLE_LENGTH} characters.")
+    return cleaned
+
+
+def clean_description(description: str | None) -> str | None:
+    cleaned = (description or "").strip() or None
+    if cleaned and len(cleaned) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidInput(f"A task description is at most {MAX_DESCRIPTION_LENGTH} characters.")
+    return cleaned
+
+
+def add_task(engine: Engine, *, user_id: uuid.UUID, title: str, description: str | None = None) -> dict[str, Any]:
+    title, description = clean_title(title), clean_description(description)
+    now = utcnow()
+    with transaction(engine) as connection:
+        # The row lock on the user numbers tasks 1, 2, 3... per user, never reused.
+        task_id = connection.execute(
+            update(User).where(User.id == user_id).values(last_task_id=User.last_task_id + 1).returning(User.last_task_id)
+        ).scalar_one()
+        connection.execute(
+            insert(Task).values(
+                id=uuid.uuid4(), user_id=user_id, task_id=task_id, title=title, description=description,
+                completed=False, created_at=now, updated_at=now,
+            )
+        )
+    return {"task_id": task_id, "status": "created", "title": title, "description": description}
+
+
+def list_tasks(engine: Engine, *, user_id: uuid.UUID, status: TaskFilter = "all") -> dict[str, Any]:
+    if status not in ("all", "pending", "completed"):
+        raise InvalidInput("status must be one of: all, pending, completed.")
+    query = select(Task.task_id, Task.title, Task.description, Task.completed).where(Task.user_id == user_id)
+    if status != "all":
+        query = query.where(Task.completed.is_(status == "completed"))
+    with transaction(engine) as connection:
+        rows = connection.execute(query.order_by(Task.task_id)).all()
+    tasks = [task_view(row) for row in rows]
+    return {"status": "ok", "filter": status, "count": len(tasks), "tasks": tasks}
+
+
+def complete_task(engine: Engine, *, user_id: uuid.UUID, task_id: int) -> dict[str, Any]:
+    with transaction(engine) as connection:
+        row = connection.execute(
+            update(Task)
+            .where(Task.user_id == user_id, Task.task_id == task_id)
+            .values(completed=True, updated_at=utcnow())
+            .returning(Task.task_id, Task.title)
+        ).first()
+    if row is None:
+        return not_found(task_id)
+    return {"task_id": row.task_id, "status": "completed", "title": row.title}
+
+
+def delete_task(engine: Engine, *, user_id: uuid.UUID, task_id: int) -> dict[str, Any]:
+    with transaction(engine) as connection:
+        row = connection.execute(
+            delete(Task).where(Task.user_id == user_id, Task.task_id == task_id).returning(Task.task_id, Task.title)
+        ).first()
+    if row is None:
+        return not_found(task_id)
+    return {"task_id": row.task_id, "status": "deleted", "title": row.title}
+
+
+def update_task(
+    engine: Engine, *, user_id: uuid.UUID, task_id: int, title: str | None = None, description: str | None = None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {"updated_at": utcnow()}
+    if title is not None:
+        values["title"] = clean_title(title)
+    if description is not None:
+        values["description"] = clean_description(description)
+    if len(values) == 1:
+        raise InvalidInput("Give a new title or description.")
+    with transaction(engine) as connection:
+        row = connection.execute(
+            update(Task)
+            .where(Task.user_id == user_id, Task.task_id == task_id)
+            .values(**values)
+            .returning(Task.task_id, Task.title, Task.description)
+        ).first()
+    if row is None:
+        return not_found(task_id)
+    return {"task_id": row.task_id, "status": "updated", "title": row.title, "description": row.description}
