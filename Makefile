@@ -11,8 +11,9 @@ export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
 export REFLEX_USE_SYSTEM_BUN := 1
 export REFLEX_TELEMETRY_ENABLED := false
 BACKEND_PORT ?= 8000
+BACKEND_HOST ?= 127.0.0.1
 FRONTEND_PORT ?= 3000
-export BACKEND_PORT FRONTEND_PORT
+export BACKEND_PORT
 
 .PHONY: run api test bench migrate install deps system-deps clean
 
@@ -42,7 +43,7 @@ run: migrate
 
 # Backend only: REST API, MCP server at /mcp and the Reflex backend.
 api: migrate
-	exec $(VENV)/bin/reflex run --env prod --backend-only --backend-port $(BACKEND_PORT) --backend-host 127.0.0.1
+	exec env -u FRONTEND_PORT $(VENV)/bin/reflex run --env prod --backend-only --backend-port $(BACKEND_PORT) --backend-host $(BACKEND_HOST)
 
 test: install system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -1,13 +1,11 @@
-"""Reflex configuration. The app's own settings live in chatapp/config.py."""
-
-import os
+"""Reflex configuration. The app's own settings live in chatapp/config.py;
+Reflex itself reads BACKEND_PORT / FRONTEND_PORT from the environment."""
 
 import reflex as rx
+from reflex.plugins.sitemap import SitemapPlugin
 
 config = rx.Config(
     app_name="chatapp",
-    backend_port=int(os.environ.get("BACKEND_PORT", "8000")),
-    frontend_port=int(os.environ.get("FRONTEND_PORT", "3000")),
     telemetry_enabled=False,
-    disable_plugins=["reflex.plugins.sitemap.SitemapPlugin"],
+    disable_plugins=[SitemapPlugin],
 )

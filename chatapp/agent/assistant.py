@@ -8,12 +8,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Agent, RunConfig, Runner
+from agents import Agent, ItemHelpers, RunConfig, Runner
 from agents.items import MessageOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.mcp import MCPServer
 
 from chatapp.config import Settings
 from chatapp.agent.models import select_model
+from chatapp.agent.offline import parse_tool_output
 
 INSTRUCTIONS = """You are a friendly assistant that manages the user's todo list.
 Use the task tools for every change or question about tasks; never invent task ids.
@@ -44,22 +45,6 @@ def run_config() -> RunConfig:
     return RunConfig(workflow_name="chatapp turn", trace_include_sensitive_data=False)
 
 
-def parse_result(output: Any) -> Any:
-    """MCP results reach the runner as text content holding JSON; store the
-    structured value so the API returns it as data, not a string."""
-    if isinstance(output, list) and len(output) == 1:
-        output = output[0]
-    if isinstance(output, dict) and output.get("type") == "text":
-        output = output.get("text")
-    if isinstance(output, str):
-        try:
-            decoded = json.loads(output)
-        except ValueError:
-            return output
-        return parse_result(decoded) if isinstance(decoded, (dict, list)) and decoded != output else decoded
-    return output
-
-
 def parse_arguments(arguments: str | None) -> dict[str, Any]:
     try:
         decoded = json.loads(arguments or "{}")
@@ -82,13 +67,11 @@ def collect_reply(new_items: list[Any], final_output: Any) -> AgentReply:
             raw = item.raw_item
             call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
             if call_id in calls:
-                calls[call_id].result = parse_result(item.output)
+                calls[call_id].result = parse_tool_output(item.output)
     text = final_output if isinstance(final_output, str) else ""
     if not text:
         messages = [item for item in new_items if isinstance(item, MessageOutputItem)]
         if messages:
-            from agents import ItemHelpers
-
             text = ItemHelpers.text_message_output(messages[-1])
     return AgentReply(text=text, tool_calls=list(calls.values()))
 

@@ -51,13 +51,20 @@ from openai.types.responses import (
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 __all__ = [
+    "HELP_TEXT",
     "Intent",
     "OfflineModel",
     "Reply",
     "ToolCall",
+    "describe_result",
+    "find_task_by_title",
+    "format_task_list",
+    "last_mentioned_task_id",
+    "normalize_input",
     "parse_intent",
     "parse_tool_output",
     "plan_next_step",
+    "stream_events",
 ]
 
 Action: TypeAlias = Literal["add", "list", "complete", "delete", "update", "help"]
@@ -457,12 +464,16 @@ def last_mentioned_task_id(history: Sequence[Item]) -> int | None:
 
 @dataclass(frozen=True)
 class ToolCall:
+    """The next step is a tool call; the runner executes it and calls back."""
+
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Reply:
+    """The next step is the final answer; the turn ends with it."""
+
     text: str
 
 

@@ -229,3 +229,31 @@ async def chat_turn(
         raise
     page, more = response_page(started.history, stored)
     return TurnResult(started.conversation_id, page, more)
+
+
+def read_unanswered(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> StartedTurn:
+    with transaction(engine) as connection:
+        owned = connection.execute(
+            select(Conversation.id).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+        ).first()
+        if owned is None:
+            raise NotFound("Conversation not found.")
+        history = read_tail(connection, conversation_id, limit=HISTORY_ROWS)
+    if not history or history[-1].role != "user":
+        raise InvalidInput("The last message already has a reply.", conversation_id=conversation_id)
+    return StartedTurn(conversation_id, history[-1], history)
+
+
+async def answer_last_message(
+    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, settings: Settings | None = None
+) -> TurnResult:
+    """Retry after a failed turn: answer the stored last user message
+    without storing it a second time."""
+    settings = settings or get_settings()
+    started = await in_thread(read_unanswered, engine, user_id=user_id, conversation_id=conversation_id)
+    reply = await run_agent(engine, started, user_id=user_id, settings=settings)
+    stored = await in_thread(
+        persist_assistant_message, engine, user_id=user_id, conversation_id=conversation_id, reply=reply
+    )
+    page, more = response_page(started.history, stored)
+    return TurnResult(conversation_id, page, more)
