@@ -7,13 +7,11 @@ import reflex as rx
 
 from chatapp.api.app import create_api, mcp_lifespan
 from chatapp.db import get_engine
+from chatapp.ui.pages import STYLESHEETS, register_pages, theme
 
 api = create_api(get_engine(), run_mcp_lifespan=False)
 
-app = rx.App(api_transformer=api)
+app = rx.App(api_transformer=api, theme=theme(), stylesheets=STYLESHEETS)
 app.register_lifespan_task(mcp_lifespan, api=api)
 
-
-@rx.page(route="/", title="chatapp")
-def index() -> rx.Component:
-    return rx.center(rx.heading("chatapp"), id="home")
+register_pages(app)

@@ -12,10 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from chatapp.config import Settings
 from chatapp.db import make_engine, upgrade_database
-from chatapp.services.chat import chat_turn
-from tests.conftest import Account, LiveApi, register, send, serve
+from tests.conftest import register, send, serve
 from tests.pg_cluster import PgCluster, free_port, remove_cluster, start_cluster
 from tests.servers import ApiProcess
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 from agents import Agent, ItemHelpers, RunConfig, Runner
 from agents.items import MessageOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.mcp import MCPServer
+from openai.types.responses import ResponseTextDeltaEvent
 
 from chatapp.config import Settings
 from chatapp.agent.models import select_model
@@ -57,15 +59,10 @@ def collect_reply(new_items: list[Any], final_output: Any) -> AgentReply:
     calls: dict[str, ToolCallRecord] = {}
     for item in new_items:
         if isinstance(item, ToolCallItem):
-            raw = item.raw_item
-            call_id = getattr(raw, "call_id", None) or (raw.get("call_id") if isinstance(raw, dict) else None)
-            name = getattr(raw, "name", None) or (raw.get("name") if isinstance(raw, dict) else "tool")
-            arguments = getattr(raw, "arguments", None) or (raw.get("arguments") if isinstance(raw, dict) else None)
-            call_id = call_id or f"call_{uuid.uuid4().hex}"
-            calls[call_id] = ToolCallRecord(call_id, str(name), parse_arguments(arguments))
+            call = tool_call_record(item)
+            calls[call.call_id] = call
         elif isinstance(item, ToolCallOutputItem):
-            raw = item.raw_item
-            call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+            call_id = output_call_id(item)
             if call_id in calls:
                 calls[call_id].result = parse_tool_output(item.output)
     text = final_output if isinstance(final_output, str) else ""
@@ -81,3 +78,63 @@ async def run_assistant(settings: Settings, tools: MCPServer, history: list[dict
         build_agent(settings, tools), input=history, max_turns=MAX_AGENT_STEPS, run_config=run_config()
     )
     return collect_reply(result.new_items, result.final_output)
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class ToolStarted:
+    call: ToolCallRecord
+
+
+@dataclass
+class ToolFinished:
+    call: ToolCallRecord
+
+
+AgentEvent = TextDelta | ToolStarted | ToolFinished | AgentReply
+
+
+def tool_call_record(item: ToolCallItem) -> ToolCallRecord:
+    raw = item.raw_item
+    field_of = (lambda name: raw.get(name)) if isinstance(raw, dict) else (lambda name: getattr(raw, name, None))
+    return ToolCallRecord(
+        call_id=str(field_of("call_id") or f"call_{uuid.uuid4().hex}"),
+        tool_name=str(field_of("name") or "tool"),
+        parameters=parse_arguments(field_of("arguments")),
+    )
+
+
+def output_call_id(item: ToolCallOutputItem) -> str | None:
+    raw = item.raw_item
+    return raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
+
+
+async def stream_assistant(settings: Settings, tools: MCPServer, history: list[dict[str, Any]]) -> AsyncIterator[AgentEvent]:
+    """The run as it happens: text deltas, each tool call as it starts and as
+    it finishes, and last the complete `AgentReply`. Closing the iterator
+    early cancels the run."""
+    result = Runner.run_streamed(
+        build_agent(settings, tools), input=history, max_turns=MAX_AGENT_STEPS, run_config=run_config()
+    )
+    started: dict[str, ToolCallRecord] = {}
+    try:
+        async for event in result.stream_events():
+            if event.type == "raw_response_event" and isinstance(event.data, ResponseTextDeltaEvent):
+                yield TextDelta(event.data.delta)
+            elif event.type == "run_item_stream_event" and isinstance(event.item, ToolCallItem):
+                call = tool_call_record(event.item)
+                started[call.call_id] = call
+                yield ToolStarted(call)
+            elif event.type == "run_item_stream_event" and isinstance(event.item, ToolCallOutputItem):
+                call_id = output_call_id(event.item)
+                if call_id in started:
+                    started[call_id].result = parse_tool_output(event.item.output)
+                    yield ToolFinished(started[call_id])
+    finally:
+        if not result.is_complete:
+            result.cancel()
+    yield collect_reply(result.new_items, result.final_output)

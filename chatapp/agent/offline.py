@@ -151,7 +151,7 @@ _COMPLETE_PATTERNS = [
     re.compile(rf"^(?:mark|set|flag)\s+(?P<target>.+?)\s+(?:as\s+)?{_DONE_WORDS}$", _FLAGS),
     re.compile(r"^(?:complete|finish|check off|tick off|cross off|close)\s+(?P<target>.+)$", _FLAGS),
     re.compile(r"^(?:i(?:'m| am)\s+)?done with\s+(?P<target>.+)$", _FLAGS),
-    re.compile(rf"^i(?:'ve| have)?\s+(?:finished|completed|done)\s+(?P<target>.+)$", _FLAGS),
+    re.compile(r"^i(?:'ve| have)?\s+(?:finished|completed|done)\s+(?P<target>.+)$", _FLAGS),
     re.compile(rf"^(?P<target>.+?)\s+(?:is|are)\s+(?:now\s+)?{_DONE_WORDS}$", _FLAGS),
     re.compile(rf"^(?P<target>(?:task\s*)?#?\d+|it|that)\s+{_DONE_WORDS}$", _FLAGS),
 ]

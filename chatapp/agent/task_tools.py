@@ -1,11 +1,13 @@
 """The agent's side of the task MCP server: one `agents.mcp.MCPServer` per
 turn, acting for one user.
 
-Opening a full MCP client session every turn costs more than the rest of a
-turn, so this class pays only for what a turn uses: the tool list (static
-schema, fetched once per process and endpoint) comes from a cache, and a
-session is opened only when the model actually calls a tool, on a pooled
-HTTP connection, carrying that user's bearer token.
+A full MCP client session costs four HTTP round trips (initialize, the
+initialized notification, a tools/list the client makes to validate output,
+then the call) — more than the rest of a turn. The server runs stateless, so
+this class pays only for what a turn uses: the tool list (static schema,
+fetched once per process and endpoint) comes from a cache, and each tool
+call is a single tools/call request on a pooled HTTP connection, carrying
+that user's bearer token.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import httpx2
 from agents.mcp import MCPServer
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, GetPromptResult, ListPromptsResult, Tool
+from mcp.types import CallToolRequest, CallToolRequestParams, CallToolResult, GetPromptResult, ListPromptsResult, Tool
 
 MCP_TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
 # Tool schemas per endpoint: code metadata, identical for every user.
@@ -43,7 +45,8 @@ def pooled_transport() -> httpx2.AsyncHTTPTransport:
 
 @asynccontextmanager
 async def user_session(url: str, token: str) -> AsyncIterator[ClientSession]:
-    """An initialised MCP client session that speaks as `token`'s user."""
+    """An MCP client session that speaks as `token`'s user. The server is
+    stateless, so no initialize handshake is needed before a request."""
     http_client = httpx2.AsyncClient(
         transport=pooled_transport(),
         headers={"Authorization": f"Bearer {token}"},
@@ -53,7 +56,6 @@ async def user_session(url: str, token: str) -> AsyncIterator[ClientSession]:
     # Not closed with the session: closing the client would close the shared pool.
     async with streamable_http_client(url, http_client=http_client, terminate_on_close=False) as (read, write):
         async with ClientSession(read, write) as session:
-            await session.initialize()
             yield session
 
 
@@ -83,8 +85,11 @@ class TaskTools(MCPServer):
     async def call_tool(
         self, tool_name: str, arguments: dict[str, Any] | None, meta: dict[str, Any] | None = None
     ) -> CallToolResult:
+        request = CallToolRequest(params=CallToolRequestParams(name=tool_name, arguments=arguments or {}))
         async with user_session(self.url, self.token) as session:
-            return await session.call_tool(tool_name, arguments or {})
+            # send_request, not call_tool: call_tool first re-lists the tools to
+            # validate the result, an extra round trip on every fresh session.
+            return await session.send_request(request, CallToolResult)
 
     async def list_prompts(self) -> ListPromptsResult:
         return ListPromptsResult(prompts=[])

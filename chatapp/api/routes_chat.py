@@ -5,7 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import json
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
 from chatapp.api.deps import ChatUser, CurrentUser, EngineDep, SettingsDep
 from chatapp.api.schemas import (
@@ -15,6 +19,7 @@ from chatapp.services import conversations
 from chatapp.services.chat import chat_turn
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidInput
+from chatapp.services.streaming import TurnEvent, stream_turn
 
 router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -37,6 +42,35 @@ async def chat(body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings
         engine, user_id=user_id, message=body.message, conversation_id=body.conversation_id, settings=settings
     )
     return result.view()
+
+
+async def server_sent_events(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
+    async for event in events:
+        yield f"event: {event.name}\ndata: {json.dumps(event.data)}\n\n".encode()
+
+
+STREAM_DOC = {
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "Server-sent events: `user_message` {conversation_id, message}, `text_delta` {delta}, "
+        "`tool_call` {call_id, tool_name, parameters}, `tool_result` {call_id, tool_name, result}, then "
+        "`done` (exactly the /chat success body) or `error` (the error shape).",
+    },
+    **ERRORS,
+}
+
+
+@router.post("/chat/stream", responses=STREAM_DOC, response_class=StreamingResponse)
+async def chat_stream(body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep) -> StreamingResponse:
+    """The same turn as `/chat`, answered as it happens. Bad input and auth
+    failures answer before the stream, as plain JSON errors."""
+    events = await stream_turn(
+        engine, user_id=user_id, message=body.message, conversation_id=body.conversation_id, settings=settings
+    )
+    return StreamingResponse(
+        server_sent_events(events), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/conversations", response_model=ConversationList, responses=ERRORS)

@@ -20,7 +20,7 @@ import jwt
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from chatapp.agent.assistant import AgentReply, ToolCallRecord, run_assistant
+from chatapp.agent.assistant import AgentReply, run_assistant
 from chatapp.agent.task_tools import TaskTools
 from chatapp.config import Settings, get_settings
 from chatapp.db import Conversation, Message, ToolCall, User
@@ -188,20 +188,24 @@ async def run_agent(engine: Engine, started: StartedTurn, *, user_id: uuid.UUID,
     try:
         async with asyncio.timeout(settings.turn_timeout_seconds):
             return await run_assistant(settings, tools, items)
-    except TimeoutError as error:
-        raise AgentTimeout(
-            f"The assistant did not answer within {settings.turn_timeout_seconds:g} seconds. Your message was saved; try again.",
-            conversation_id=started.conversation_id,
-        ) from error
-    except ServiceError:
-        raise
     except Exception as error:
-        if is_unavailable(error):
-            raise Unavailable("The database is unavailable. Try again shortly.", conversation_id=started.conversation_id) from error
-        raise AgentFailed(
-            "The assistant failed to answer. Your message was saved; try again.",
-            conversation_id=started.conversation_id,
-        ) from error
+        raise turn_failure(error, conversation_id=started.conversation_id, settings=settings) from error
+
+
+def turn_failure(error: BaseException, *, conversation_id: uuid.UUID, settings: Settings) -> ServiceError:
+    """What a failed agent run means to the caller; the user message is
+    already stored either way."""
+    if isinstance(error, ServiceError):
+        error.conversation_id = error.conversation_id or conversation_id
+        return error
+    if isinstance(error, TimeoutError):
+        return AgentTimeout(
+            f"The assistant did not answer within {settings.turn_timeout_seconds:g} seconds. Your message was saved; try again.",
+            conversation_id=conversation_id,
+        )
+    if is_unavailable(error):
+        return Unavailable("The database is unavailable. Try again shortly.", conversation_id=conversation_id)
+    return AgentFailed("The assistant failed to answer. Your message was saved; try again.", conversation_id=conversation_id)
 
 
 def response_page(history: list[StoredMessage], reply: StoredMessage) -> tuple[list[StoredMessage], bool]:

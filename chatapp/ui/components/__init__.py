@@ -1,0 +1,1 @@
+"""Small component functions, one module per part of the screen."""

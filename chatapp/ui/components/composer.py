@@ -1,0 +1,81 @@
+"""The composer: multi-line, Enter sends and Shift+Enter is a newline
+(`enter_key_submit`), disabled while a turn runs, with a character counter
+that turns into a clear message past the service's 5000-character limit."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chatapp.services.chat import MAX_MESSAGE_CHARS
+from chatapp.ui.chat_state import ChatState
+
+# The counter appears once a message gets this long.
+COUNTER_FROM = MAX_MESSAGE_CHARS - 1000
+
+
+def counter() -> rx.Component:
+    return rx.cond(
+        ChatState.over_limit,
+        rx.text(
+            "Too long: ",
+            ChatState.draft_length,
+            f" / {MAX_MESSAGE_CHARS:,} characters. Shorten your message to send it.",
+            class_name="char-counter over",
+            id="char-limit",
+            role="status",
+        ),
+        rx.cond(
+            ChatState.draft_length >= COUNTER_FROM,
+            rx.text(ChatState.draft_length, f" / {MAX_MESSAGE_CHARS:,}", class_name="char-counter", id="char-counter"),
+        ),
+    )
+
+
+def composer() -> rx.Component:
+    return rx.cond(
+        ChatState.not_found,
+        rx.fragment(),
+        rx.box(
+            rx.form(
+                rx.box(
+                    rx.text_area(
+                        id="composer",
+                        name="message",
+                        value=ChatState.draft,
+                        on_change=ChatState.set_draft,
+                        enter_key_submit=True,
+                        auto_height=True,
+                        rows="1",
+                        placeholder="Message the assistant…",
+                        disabled=ChatState.running,
+                        variant="soft",
+                        size="3",
+                        class_name="composer-input",
+                        aria_label="Message",
+                    ),
+                    rx.icon_button(
+                        rx.cond(ChatState.running, rx.spinner(size="2"), rx.icon("arrow-up", size=18)),
+                        type="submit",
+                        size="3",
+                        radius="full",
+                        disabled=ChatState.running | ChatState.over_limit,
+                        id="send-button",
+                        aria_label="Send",
+                        class_name="send-button",
+                    ),
+                    class_name="composer-box",
+                ),
+                on_submit=ChatState.send,
+                reset_on_submit=False,
+                id="composer-form",
+            ),
+            rx.hstack(
+                rx.text("Enter to send · Shift+Enter for a new line", class_name="composer-hint"),
+                counter(),
+                justify="between",
+                align="center",
+                class_name="composer-meta",
+            ),
+            class_name="composer",
+        ),
+    )

@@ -1,0 +1,181 @@
+"""The conversation list: newest first, the open one highlighted, with
+inline rename and delete-with-confirmation. On a phone it slides in over
+the thread (the CSS in assets/chat.css collapses it)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chatapp.ui.chat_state import ChatState
+from chatapp.ui.components.auth_forms import brand
+from chatapp.ui.views import ConversationView
+
+
+def rename_form(conversation: rx.Var[ConversationView]) -> rx.Component:
+    """Enter saves, Escape or ✕ cancels."""
+    return rx.form(
+        rx.hstack(
+            rx.input(
+                name="title",
+                default_value=conversation.title,
+                auto_focus=True,
+                id="rename-input",
+                size="2",
+                max_length=200,
+                on_key_down=ChatState.rename_key,
+                flex="1",
+                min_width="0",
+            ),
+            rx.icon_button(rx.icon("check", size=14), type="submit", size="1", variant="soft", id="rename-save", aria_label="Save title"),
+            rx.icon_button(
+                rx.icon("x", size=14),
+                type="button",
+                size="1",
+                variant="ghost",
+                color_scheme="gray",
+                on_click=ChatState.cancel_rename,
+                aria_label="Cancel rename",
+            ),
+            spacing="1",
+            align="center",
+            width="100%",
+        ),
+        on_submit=ChatState.save_rename,
+        reset_on_submit=False,
+        class_name="rename-form",
+    )
+
+
+def row_actions(conversation: rx.Var[ConversationView]) -> rx.Component:
+    return rx.hstack(
+        rx.icon_button(
+            rx.icon("pencil", size=13),
+            size="1",
+            variant="ghost",
+            color_scheme="gray",
+            on_click=ChatState.start_rename(conversation.id, conversation.title),
+            class_name="rename-button",
+            aria_label="Rename conversation",
+            title="Rename",
+        ),
+        rx.icon_button(
+            rx.icon("trash-2", size=13),
+            size="1",
+            variant="ghost",
+            color_scheme="red",
+            on_click=ChatState.ask_delete(conversation.id),
+            class_name="delete-button",
+            aria_label="Delete conversation",
+            title="Delete",
+        ),
+        spacing="1",
+        class_name="conversation-actions",
+    )
+
+
+def conversation_row(conversation: rx.Var[ConversationView]) -> rx.Component:
+    return rx.cond(
+        ChatState.renaming_id == conversation.id,
+        rename_form(conversation),
+        rx.box(
+            rx.link(
+                rx.text(conversation.title, class_name="conversation-title", title=conversation.title),
+                href=f"/chat/{conversation.id}",
+                class_name="conversation-link",
+                underline="none",
+            ),
+            row_actions(conversation),
+            class_name=rx.cond(ChatState.current_id == conversation.id, "conversation-row active", "conversation-row"),
+            custom_attrs={"data-conversation-id": conversation.id},
+        ),
+    )
+
+
+def conversation_list() -> rx.Component:
+    return rx.box(
+        rx.text("Conversations", class_name="section-label"),
+        rx.foreach(ChatState.conversations, conversation_row),
+        rx.cond(
+            ChatState.loaded & (ChatState.conversations.length() == 0),
+            rx.text("No conversations yet. Say hi!", size="2", color_scheme="gray", class_name="sidebar-empty"),
+        ),
+        class_name="conversation-list",
+        id="conversation-list",
+    )
+
+
+def account_footer() -> rx.Component:
+    return rx.hstack(
+        rx.box(rx.icon("user", size=14), class_name="account-avatar"),
+        rx.text(ChatState.email, class_name="account-email", id="account-email", title=ChatState.email),
+        rx.color_mode.button(size="1", variant="ghost", color_scheme="gray", id="theme-toggle", aria_label="Toggle dark mode"),
+        rx.icon_button(
+            rx.icon("log-out", size=14),
+            size="1",
+            variant="ghost",
+            color_scheme="gray",
+            on_click=ChatState.sign_out,
+            id="sign-out",
+            aria_label="Sign out",
+            title="Sign out",
+        ),
+        align="center",
+        spacing="2",
+        class_name="account-footer",
+    )
+
+
+def delete_dialog() -> rx.Component:
+    """One dialog for the whole list, open while a delete awaits a yes."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete this conversation?"),
+            rx.alert_dialog.description(
+                rx.text("“", ChatState.delete_title, "” and all of its messages will be deleted. This cannot be undone."),
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray", id="cancel-delete")),
+                rx.alert_dialog.action(
+                    rx.button("Delete", color_scheme="red", on_click=ChatState.confirm_delete, id="confirm-delete")
+                ),
+                spacing="3",
+                justify="end",
+                margin_top="16px",
+            ),
+            max_width="420px",
+        ),
+        open=ChatState.delete_id != "",
+        on_open_change=ChatState.delete_dialog_changed,
+    )
+
+
+def sidebar() -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            brand(),
+            rx.icon_button(
+                rx.icon("x", size=16),
+                variant="ghost",
+                color_scheme="gray",
+                on_click=ChatState.close_panels,
+                class_name="only-narrow",
+                aria_label="Close menu",
+            ),
+            justify="between",
+            align="center",
+            class_name="sidebar-top",
+        ),
+        rx.button(
+            rx.icon("square-pen", size=16),
+            "New chat",
+            on_click=ChatState.new_chat,
+            id="new-chat",
+            variant="soft",
+            class_name="new-chat",
+        ),
+        conversation_list(),
+        account_footer(),
+        delete_dialog(),
+        class_name=rx.cond(ChatState.sidebar_open, "sidebar open", "sidebar"),
+        id="sidebar",
+    )

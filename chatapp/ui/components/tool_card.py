@@ -1,0 +1,44 @@
+"""A tool call as a compact card under its assistant message: the tool's
+name and a one-line summary of its parameters, expandable (a native
+<details>, so it needs no state) to the full parameters and result."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chatapp.ui.views import ToolCallView
+
+
+def json_block(label: str, text: rx.Var[str]) -> rx.Component:
+    return rx.box(
+        rx.text(label, class_name="tool-label"),
+        rx.el.pre(text, class_name="tool-json"),
+    )
+
+
+def status_badge(call: rx.Var[ToolCallView]) -> rx.Component:
+    return rx.cond(
+        call.failed,
+        rx.badge("error", color_scheme="red", variant="soft", size="1"),
+        rx.badge("ok", color_scheme="green", variant="soft", size="1"),
+    )
+
+
+def tool_card(call: rx.Var[ToolCallView]) -> rx.Component:
+    return rx.el.details(
+        rx.el.summary(
+            rx.icon("wrench", size=13, class_name="tool-icon"),
+            rx.text(call.tool_name, class_name="tool-name"),
+            rx.text(call.summary, class_name="tool-summary"),
+            status_badge(call),
+            rx.icon("chevron-right", size=14, class_name="tool-chevron"),
+            class_name="tool-head",
+        ),
+        rx.box(
+            json_block("Parameters", call.parameters_json),
+            json_block("Result", call.result_json),
+            class_name="tool-body",
+        ),
+        class_name="tool-card",
+        custom_attrs={"data-tool": call.tool_name},
+    )

@@ -1,0 +1,80 @@
+"""The routes. /login and /signup are public; every other page checks the
+token in its on_load (and every handler checks it again)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chatapp.ui.chat_state import ChatState
+from chatapp.ui.components.auth_forms import auth_card
+from chatapp.ui.components.composer import composer
+from chatapp.ui.components.header import header
+from chatapp.ui.components.sidebar import sidebar
+from chatapp.ui.components.tasks_panel import tasks_panel
+from chatapp.ui.components.thread import thread
+from chatapp.ui.state import HOME_ROUTE, LOGIN_ROUTE, SIGNUP_ROUTE, AuthState
+
+STYLESHEETS = ["/chat.css"]
+TITLE = "chatapp"
+
+# Scrolling the thread near its top presses "Load older messages". A plain
+# listener, throttled, so a scroll does not turn into a stream of events.
+LOAD_OLDER_ON_SCROLL = """
+if (!window.__loadOlderOnScroll) {
+  window.__loadOlderOnScroll = true;
+  document.addEventListener("scroll", (event) => {
+    const thread = event.target;
+    if (!thread || thread.id !== "thread" || thread.scrollTop > 80) return;
+    const button = document.getElementById("load-older");
+    const now = Date.now();
+    if (!button || button.disabled || now - (window.__loadOlderAt || 0) < 1500) return;
+    window.__loadOlderAt = now;
+    button.click();
+  }, true);
+}
+"""
+
+
+def theme() -> rx.Component:
+    """Light or dark follows the system until the toggle picks one."""
+    return rx.theme(appearance="inherit", accent_color="indigo", gray_color="slate", radius="large")
+
+
+def login_page() -> rx.Component:
+    return auth_card("login")
+
+
+def signup_page() -> rx.Component:
+    return auth_card("signup")
+
+
+def scrim() -> rx.Component:
+    """Dims the thread behind a slid-in panel on narrow screens; a tap closes it."""
+    return rx.box(
+        class_name=rx.cond(ChatState.sidebar_open | ChatState.tasks_open, "scrim open", "scrim"),
+        on_click=ChatState.close_panels,
+    )
+
+
+def chat_page() -> rx.Component:
+    return rx.box(
+        sidebar(),
+        rx.box(header(), thread(), composer(), class_name="main"),
+        tasks_panel(),
+        scrim(),
+        class_name="app-shell",
+        id="chat-page",
+        on_mount=rx.call_script(LOAD_OLDER_ON_SCROLL),
+    )
+
+
+def index_page() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), height="100dvh", id="home")
+
+
+def register_pages(app: rx.App) -> None:
+    app.add_page(login_page, route=LOGIN_ROUTE, title=f"Sign in · {TITLE}", on_load=AuthState.open_auth_page)
+    app.add_page(signup_page, route=SIGNUP_ROUTE, title=f"Sign up · {TITLE}", on_load=AuthState.open_auth_page)
+    app.add_page(chat_page, route=HOME_ROUTE, title=TITLE, on_load=ChatState.load_page)
+    app.add_page(chat_page, route=f"{HOME_ROUTE}/[conversation_id]", title=TITLE, on_load=ChatState.load_page)
+    app.add_page(index_page, route="/", title=TITLE, on_load=AuthState.go_home)

@@ -1,0 +1,95 @@
+"""Reading everything a chat page shows, in one call to the service layer.
+
+The page keeps no conversation state of its own: on load, on navigation and
+after each turn it asks for a fresh `PageData` and replaces what it shows.
+One sync function, so a handler crosses into a worker thread once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from sqlalchemy import Engine
+
+from chatapp.services import conversations, tasks
+from chatapp.services.auth import email_of
+from chatapp.services.errors import NotFound
+from chatapp.ui.views import ConversationView, MessageView, TaskView, conversation_view, message_view, task_view
+
+# Messages per page of the thread; older pages load on scroll-up.
+THREAD_PAGE = 50
+SIDEBAR_LIMIT = 100
+
+
+@dataclasses.dataclass
+class Thread:
+    """One page of a conversation, newest messages last."""
+
+    conversation_id: str
+    title: str
+    messages: list[MessageView]
+    has_older: bool
+
+
+@dataclasses.dataclass
+class PageData:
+    email: str
+    conversations: list[ConversationView]
+    tasks: list[TaskView]
+    thread: Thread | None  # None: a new chat
+    not_found: bool = False
+
+
+def parse_conversation_id(value: str | None) -> uuid.UUID | None:
+    """A malformed id in the URL is just a conversation that is not there."""
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def read_sidebar(engine: Engine, *, user_id: uuid.UUID) -> list[ConversationView]:
+    rows, _more = conversations.list_conversations(engine, user_id=user_id, limit=SIDEBAR_LIMIT)
+    return [conversation_view(row) for row in rows]
+
+
+def read_tasks(engine: Engine, *, user_id: uuid.UUID) -> list[TaskView]:
+    return [task_view(task) for task in tasks.list_tasks(engine, user_id=user_id)["tasks"]]
+
+
+def read_thread(
+    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, before_seq: int | None = None
+) -> Thread:
+    """Raises NotFound for a missing conversation or someone else's."""
+    page = conversations.open_conversation(
+        engine, user_id=user_id, conversation_id=conversation_id, limit=THREAD_PAGE, before_seq=before_seq
+    )
+    return Thread(
+        conversation_id=str(conversation_id),
+        title=str(page.conversation["title"]),
+        messages=[message_view(message.view()) for message in page.messages],
+        has_older=page.has_more,
+    )
+
+
+def read_page(engine: Engine, *, user_id: uuid.UUID, conversation_id: str | None) -> PageData:
+    """Sidebar, tasks and (for `/chat/<id>`) the latest page of the thread.
+    `conversation_id` is the raw URL segment: "" or None means a new chat."""
+    data = PageData(
+        email=email_of(engine, user_id) or "",
+        conversations=read_sidebar(engine, user_id=user_id),
+        tasks=read_tasks(engine, user_id=user_id),
+        thread=None,
+    )
+    if not conversation_id:
+        return data
+    parsed = parse_conversation_id(conversation_id)
+    if parsed is None:
+        data.not_found = True
+        return data
+    try:
+        data.thread = read_thread(engine, user_id=user_id, conversation_id=parsed)
+    except NotFound:
+        data.not_found = True
+    return data

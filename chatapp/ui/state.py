@@ -1,0 +1,111 @@
+"""Who is signed in: the token in the browser's localStorage, checked by the
+service layer in every event handler (a redirect on page load alone would
+protect nothing, since any handler can be called directly over the socket).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from chatapp.db import get_engine
+from chatapp.services import auth
+from chatapp.services.database import in_thread
+from chatapp.services.errors import InvalidAuth, ServiceError
+
+LOGIN_ROUTE = "/login"
+SIGNUP_ROUTE = "/signup"
+HOME_ROUTE = "/chat"
+SESSION_EXPIRED = "Your session has expired. Please sign in again."
+
+
+class AuthState(rx.State):
+    """The session. `token` lives in localStorage (synced across tabs), so a
+    reload keeps the person signed in; everything else here is page text."""
+
+    token: str = rx.LocalStorage("", name="jwt", sync=True)
+    email: str = ""
+    form_error: str = ""
+    notice: str = ""
+    busy: bool = False
+
+    async def _user_id(self) -> uuid.UUID | None:
+        """The signed-in user, or None for a missing, expired or forged token.
+        A database outage is not a sign-out: `Unavailable` propagates."""
+        if not self.token:
+            return None
+        try:
+            return await in_thread(auth.authenticate, get_engine(), self.token)
+        except InvalidAuth:
+            return None
+
+    def _sign_out(self, notice: str = "") -> EventSpec:
+        """Forget the token and go to the login page; `notice` says why when
+        the session ended on its own."""
+        self.notice = notice if self.token else ""
+        self.token = ""
+        self.email = ""
+        return rx.redirect(LOGIN_ROUTE)
+
+    def _signed_in(self, session: auth.Session) -> EventSpec:
+        self.token = session.access_token
+        self.email = session.email
+        self.form_error = ""
+        self.notice = ""
+        return rx.redirect(HOME_ROUTE)
+
+    @rx.event
+    async def open_auth_page(self) -> Any:
+        """on_load of /login and /signup: someone already signed in goes
+        straight to the chat."""
+        self.form_error = ""
+        self.busy = False
+        try:
+            user_id = await self._user_id()
+        except ServiceError as error:
+            self.form_error = error.message
+            return None
+        if user_id is not None:
+            return rx.redirect(HOME_ROUTE)
+        self.token = ""  # expired or forged: drop it
+        return None
+
+    @rx.event
+    async def log_in(self, form_data: dict[str, Any]) -> Any:
+        self.busy = True
+        self.form_error = ""
+        yield
+        try:
+            session = await in_thread(
+                auth.login, get_engine(), email=str(form_data.get("email", "")), password=str(form_data.get("password", ""))
+            )
+        except ServiceError as error:
+            self.form_error = error.message
+            self.busy = False
+            return
+        self.busy = False
+        yield self._signed_in(session)
+
+    @rx.event
+    async def sign_up(self, form_data: dict[str, Any]) -> Any:
+        self.busy = True
+        self.form_error = ""
+        yield
+        try:
+            session = await in_thread(
+                auth.register, get_engine(), email=str(form_data.get("email", "")), password=str(form_data.get("password", ""))
+            )
+        except ServiceError as error:
+            self.form_error = error.message
+            self.busy = False
+            return
+        self.busy = False
+        yield self._signed_in(session)
+
+    @rx.event
+    def go_home(self) -> EventSpec:
+        """`/` has nothing of its own; /chat decides between chat and login."""
+        return rx.redirect(HOME_ROUTE, replace=True)

@@ -1,0 +1,126 @@
+"""What the page shows, as plain typed records.
+
+The service layer returns dicts shaped for the REST API; the page needs a few
+things those dicts leave to the client (pretty JSON, a one-line summary of a
+tool call, whether it failed). Computing them here, once, keeps the
+components free of logic and lets `rx.foreach` see typed fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+# A tool call's one-line summary stops here; the full JSON is one click away.
+SUMMARY_CHARS = 80
+
+
+@dataclasses.dataclass
+class ToolCallView:
+    """One tool call under an assistant message."""
+
+    id: str = ""
+    tool_name: str = ""
+    summary: str = ""
+    parameters_json: str = "{}"
+    result_json: str = "null"
+    failed: bool = False
+
+
+@dataclasses.dataclass
+class MessageView:
+    """One message of the thread. `pending` marks the optimistic copy of a
+    message being sent, shown before the database has answered."""
+
+    id: str = ""
+    seq: int = 0
+    role: str = "user"
+    content: str = ""
+    created_at: str = ""
+    tool_calls: list[ToolCallView] = dataclasses.field(default_factory=list)
+    pending: bool = False
+
+
+@dataclasses.dataclass
+class ConversationView:
+    """One row of the sidebar."""
+
+    id: str = ""
+    title: str = ""
+    updated_at: str = ""
+
+
+@dataclasses.dataclass
+class TaskView:
+    """One row of the tasks panel."""
+
+    task_id: int = 0
+    title: str = ""
+    description: str = ""
+    completed: bool = False
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def short_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def summarize_parameters(parameters: dict[str, Any]) -> str:
+    """`title: Buy groceries, task_id: 3`, cut to one line."""
+    text = ", ".join(f"{key}: {short_value(value)}" for key, value in parameters.items())
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1].rstrip() + "…"
+
+
+def result_failed(result: Any) -> bool:
+    return isinstance(result, dict) and (result.get("status") == "error" or "error" in result)
+
+
+def tool_call_view(call: dict[str, Any]) -> ToolCallView:
+    parameters = call.get("parameters") or {}
+    return ToolCallView(
+        id=str(call.get("id", "")),
+        tool_name=str(call.get("tool_name", "tool")),
+        summary=summarize_parameters(parameters) if isinstance(parameters, dict) else short_value(parameters),
+        parameters_json=pretty_json(parameters),
+        result_json=pretty_json(call.get("result")),
+        failed=result_failed(call.get("result")),
+    )
+
+
+def message_view(message: dict[str, Any]) -> MessageView:
+    """From `StoredMessage.view()`."""
+    return MessageView(
+        id=str(message["id"]),
+        seq=int(message["seq"]),
+        role=str(message["role"]),
+        content=str(message.get("content") or ""),
+        created_at=str(message.get("created_at") or ""),
+        tool_calls=[tool_call_view(call) for call in message.get("tool_calls") or []],
+    )
+
+
+def pending_message(text: str) -> MessageView:
+    """The optimistic copy of a message being sent: shown at once, replaced
+    by what the database stored as soon as the turn ends."""
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return MessageView(id="pending", seq=0, role="user", content=text, created_at=now, pending=True)
+
+
+def conversation_view(conversation: dict[str, Any]) -> ConversationView:
+    return ConversationView(
+        id=str(conversation["id"]), title=str(conversation.get("title") or ""), updated_at=str(conversation.get("updated_at") or "")
+    )
+
+
+def task_view(task: dict[str, Any]) -> TaskView:
+    return TaskView(
+        task_id=int(task["task_id"]),
+        title=str(task.get("title") or ""),
+        description=str(task.get("description") or ""),
+        completed=bool(task.get("completed")),
+    )
