@@ -39,6 +39,7 @@ from chatapp.db import Conversation, Message, ToolCall, make_engine, upgrade_dat
 from chatapp.db.types import utcnow  # noqa: E402
 from chatapp.services import auth  # noqa: E402
 from chatapp.services.chat import chat_turn  # noqa: E402
+from chatapp.services.tokens import message_tokens  # noqa: E402
 from tests.pg_cluster import free_port, remove_cluster, start_cluster  # noqa: E402
 from tests.servers import ThreadServer  # noqa: E402
 
@@ -75,13 +76,17 @@ def seed_conversation(engine: Engine, user_id: uuid.UUID, messages: int) -> uuid
         message_id = uuid.uuid4()
         user = seq % 2 == 1
         content = f"add task number {seq}" if user else f"I've added task {seq}: task number {seq}."
-        rows.append({"id": message_id, "conversation_id": conversation_id, "seq": seq, "role": "user" if user else "assistant",
-                     "content": content, "status": "complete", "created_at": start + timedelta(seconds=seq)})
+        call = None
         if not user and seq % 10 == 0:
-            calls.append({"id": uuid.uuid4(), "message_id": message_id, "position": 0, "call_id": f"call_{seq}",
-                          "tool_name": "add_task", "parameters": {"title": f"task number {seq}"},
-                          "result": {"task_id": seq, "status": "created", "title": f"task number {seq}"},
-                          "executed_at": start + timedelta(seconds=seq)})
+            call = {"id": uuid.uuid4(), "message_id": message_id, "position": 0, "call_id": f"call_{seq}",
+                    "tool_name": "add_task", "parameters": {"title": f"task number {seq}"},
+                    "result": {"task_id": seq, "status": "created", "title": f"task number {seq}"},
+                    "executed_at": start + timedelta(seconds=seq)}
+            calls.append(call)
+        tokens = message_tokens(content, [(call["tool_name"], call["parameters"], call["result"])] if call else [])
+        rows.append({"id": message_id, "conversation_id": conversation_id, "seq": seq, "role": "user" if user else "assistant",
+                     "content": content, "status": "complete", "created_at": start + timedelta(seconds=seq),
+                     "token_count": tokens})
     with engine.begin() as connection:
         connection.execute(insert(Conversation).values(
             id=conversation_id, user_id=user_id, title="seeded", last_seq=messages, created_at=start, updated_at=start))
@@ -102,6 +107,10 @@ async def run_scenario(engine: Engine, settings: Settings, counter: StatementCou
              for _ in range(scenario.concurrency)]
     # One conversation per worker, so concurrent turns do not queue on one row lock.
     conversations = [seed_conversation(engine, user, scenario.history) for user in users]
+    with engine.connect() as connection:
+        # Fresh planner statistics, as autovacuum would keep after a bulk load.
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
     latencies: list[float] = []
     per_worker = scenario.turns // scenario.concurrency
 

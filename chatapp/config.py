@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     backend_port: int = 8000
     mcp_url: str | None = None
     turn_timeout_seconds: float = 60.0
-    history_token_budget: int = 8000
+    history_token_budget: int = 4000
     db_pool_size: int = 10
     db_connect_timeout_seconds: int = 3
     data_dir: Path = PROJECT_ROOT / "data"

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -57,7 +57,7 @@ class Reply:
 @dataclass(frozen=True)
 class ToolCall:
     name: str
-    arguments: dict[str, Any]
+    arguments: dict[str, Any] | str  # a str is sent verbatim (e.g. broken JSON)
     call_id: str | None = None  # None: call_1, call_2, ... in order of use
 
 
@@ -84,8 +84,8 @@ def reply(text: str, pieces: int = 3) -> Reply:
     return Reply(text, pieces)
 
 
-def tool_call(name: str, arguments: dict[str, Any] | None = None, call_id: str | None = None) -> ToolCall:
-    return ToolCall(name, dict(arguments or {}), call_id)
+def tool_call(name: str, arguments: dict[str, Any] | str | None = None, call_id: str | None = None) -> ToolCall:
+    return ToolCall(name, arguments if isinstance(arguments, str) else dict(arguments or {}), call_id)
 
 
 def failure(status: int, message: str | None = None) -> Failure:
@@ -174,7 +174,7 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self._prefix}/v1"
 
-    def script(self, *steps: Step) -> "FakeOpenAI":
+    def script(self, *steps: Step) -> FakeOpenAI:
         """Append steps; each request consumes the next one."""
         with self._lock:
             self._steps.extend(steps)
@@ -193,7 +193,7 @@ class FakeOpenAI:
             time.sleep(0.01)
         return self.requests
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         self._thread.start()
         return self
 
@@ -203,7 +203,7 @@ class FakeOpenAI:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -336,7 +336,7 @@ class FakeOpenAI:
                 "role": "assistant", "content": None, "refusal": None,
                 "tool_calls": [{
                     "id": self._call_id(step), "type": "function",
-                    "function": {"name": step.name, "arguments": json.dumps(step.arguments)},
+                    "function": {"name": step.name, "arguments": arguments_text(step)},
                 }],
             }
             finish = "tool_calls"
@@ -366,7 +366,7 @@ class FakeOpenAI:
                 yield chunk({"content": piece})
             yield chunk({}, "stop")
         else:
-            arguments = json.dumps(step.arguments)
+            arguments = arguments_text(step)
             half = len(arguments) // 2
             yield chunk({"role": "assistant", "content": None, "tool_calls": [{
                 "index": 0, "id": self._call_id(step), "type": "function",
@@ -383,6 +383,10 @@ class FakeOpenAI:
         return request.body.get("model", self.model) if isinstance(request.body, dict) else self.model
 
 
+def arguments_text(step: ToolCall) -> str:
+    return step.arguments if isinstance(step.arguments, str) else json.dumps(step.arguments)
+
+
 def split_text(text: str, pieces: int) -> list[str]:
     """`text` in up to `pieces` non-empty consecutive parts."""
     pieces = max(1, min(pieces, len(text)))
@@ -395,7 +399,9 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message or f"fake OpenAI error {status}", "type": kind, "param": None, "code": code}}
 
 
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
+@pytest.fixture(name="fake_openai")
+def fake_openai_fixture() -> Iterator[FakeOpenAI]:
+    """A started `FakeOpenAI`, closed (hanging requests released) at teardown.
+    Use it from a test module with `from tests.fake_openai import fake_openai_fixture`."""
     with FakeOpenAI() as fake:
         yield fake

@@ -24,8 +24,17 @@ from sqlalchemy import Engine
 
 from chatapp.db import make_engine
 from tests.conftest import Account, LiveApi, fresh_database_url, register, serve
-from tests.fake_openai import (  # noqa: F401  (fake_openai is a fixture)
-    FakeOpenAI, RecordedRequest, Step, failure, fake_openai, hang, malformed, message_text, reply, tool_call,
+from tests.fake_openai import (
+    FakeOpenAI,
+    RecordedRequest,
+    Step,
+    failure,
+    fake_openai_fixture,  # noqa: F401  (the `fake_openai` fixture)
+    hang,
+    malformed,
+    message_text,
+    reply,
+    tool_call,
 )
 from tests.test_chat_api import stored_messages
 from tests.test_chat_errors import ERROR_KEYS, assert_error
@@ -285,6 +294,34 @@ def test_consecutive_tool_calls_are_all_run_and_recorded_in_order(sqlite_provide
     assert len(sqlite_provider.fake.requests[-1].tool_messages()) == 4
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        pytest.param('{"title": "Buy', id="broken-json"),
+        pytest.param({}, id="missing-title"),
+        pytest.param({"title": ["not", "a", "string"]}, id="wrong-type"),
+    ],
+)
+def test_tool_call_with_invalid_arguments_changes_nothing_and_the_model_hears_why(
+    sqlite_provider: Provider, arguments: Any
+) -> None:
+    sqlite_provider.fake.script(tool_call("add_task", arguments), reply("Sorry, what should the task be called?"))
+    response = sqlite_provider.chat("add a task")
+    assert response.status_code == 200, response.text
+    [call] = response.json()["messages"][-1]["tool_calls"]
+    assert call["tool_name"] == "add_task" and isinstance(call["result"], str) and "error" in call["result"].lower()
+    assert sqlite_provider.tasks()["count"] == 0
+    [told] = sqlite_provider.fake.requests[1].tool_messages()
+    assert "error" in message_text(told["content"]).lower()
+
+
+def test_call_of_an_unknown_tool_is_agent_error(sqlite_provider: Provider) -> None:
+    sqlite_provider.fake.script(tool_call("drop_all_tasks", {}), reply("Done."))
+    body = assert_error(sqlite_provider.chat("wipe everything"), 500, "agent_error")
+    assert stored_messages(sqlite_provider.engine, body["conversation_id"]) == [(1, "user", "wipe everything")]
+    assert len(sqlite_provider.fake.requests) == 1
+
+
 # --- streamed turns -------------------------------------------------------
 
 
@@ -404,7 +441,8 @@ def test_conversation_goes_on_after_a_timeout(sqlite_engine: Engine, fake_openai
 
 
 @pytest.mark.parametrize("step", STREAMED_FAILURES)
-def test_provider_failure_while_streaming_is_an_error_event(provider: Provider, step: Step) -> None:
+def test_provider_failure_while_streaming_is_an_error_event(sqlite_provider: Provider, step: Step) -> None:
+    provider = sqlite_provider  # the storage side of a failure runs on both databases above
     provider.fake.script(step)
     events = provider.stream("Add task: Buy groceries")
     assert [event.name for event in events] == ["user_message", "error"]

@@ -54,6 +54,7 @@ class UiApp:
             PATH=f"{BUN_DIR}:{BIN}:{env.get('PATH', '')}",
             REFLEX_USE_SYSTEM_BUN="1",
             REFLEX_TELEMETRY_ENABLED="false",
+            REFLEX_SHOW_BUILT_WITH_REFLEX="false",
             REFLEX_WEB_WORKDIR=str(self.workdir / ".web"),
             REFLEX_STATES_WORKDIR=str(self.workdir / ".states"),
             DATABASE_URL=self.database_url,
@@ -93,7 +94,7 @@ class UiApp:
             if self.process.poll() is not None:
                 raise RuntimeError(f"reflex exited early ({self.process.returncode}):\n{self.tail()}")
             try:
-                page = httpx.get(f"{self.url}/login", timeout=2)
+                page = httpx.get(f"{self.url}/login", timeout=2, follow_redirects=True)
                 health = httpx.get(f"{self.url}/api/health", timeout=2)
                 if page.status_code == 200 and health.status_code == 200:
                     return

@@ -11,12 +11,13 @@ from typing import Any
 
 from agents import Agent, ItemHelpers, RunConfig, Runner
 from agents.items import MessageOutputItem, ToolCallItem, ToolCallOutputItem
-from agents.mcp import MCPServer
 from openai.types.responses import ResponseTextDeltaEvent
 
 from chatapp.config import Settings
+from chatapp.agent.loop_local import loop_local
 from chatapp.agent.models import select_model
 from chatapp.agent.offline import parse_tool_output
+from chatapp.agent.task_tools import TurnContext, task_tools
 
 INSTRUCTIONS = """You are a friendly assistant that manages the user's todo list.
 Use the task tools for every change or question about tasks; never invent task ids.
@@ -39,8 +40,19 @@ class AgentReply:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
 
 
-def build_agent(settings: Settings, tools: MCPServer) -> Agent:
-    return Agent(name="Task assistant", instructions=INSTRUCTIONS, model=select_model(settings), mcp_servers=[tools])
+async def build_agent(settings: Settings) -> Agent[TurnContext]:
+    tools = await task_tools(settings.mcp_endpoint).function_tools()
+    return Agent(name="Task assistant", instructions=INSTRUCTIONS, model=select_model(settings), tools=list(tools))
+
+
+async def assistant(settings: Settings) -> Agent[TurnContext]:
+    """The agent is data (instructions, model, tool schemas), identical for
+    every turn with the same settings: built once per event loop."""
+    key = ("assistant", settings.mcp_endpoint, settings.openai_base_url, settings.openai_api_key, settings.chat_model)
+    agents = loop_local("assistants", dict)
+    if key not in agents:
+        agents[key] = await build_agent(settings)
+    return agents[key]
 
 
 def run_config() -> RunConfig:
@@ -73,9 +85,9 @@ def collect_reply(new_items: list[Any], final_output: Any) -> AgentReply:
     return AgentReply(text=text, tool_calls=list(calls.values()))
 
 
-async def run_assistant(settings: Settings, tools: MCPServer, history: list[dict[str, Any]]) -> AgentReply:
+async def run_assistant(settings: Settings, context: TurnContext, history: list[dict[str, Any]]) -> AgentReply:
     result = await Runner.run(
-        build_agent(settings, tools), input=history, max_turns=MAX_AGENT_STEPS, run_config=run_config()
+        await assistant(settings), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
     )
     return collect_reply(result.new_items, result.final_output)
 
@@ -113,12 +125,14 @@ def output_call_id(item: ToolCallOutputItem) -> str | None:
     return raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
 
 
-async def stream_assistant(settings: Settings, tools: MCPServer, history: list[dict[str, Any]]) -> AsyncIterator[AgentEvent]:
+async def stream_assistant(
+    settings: Settings, context: TurnContext, history: list[dict[str, Any]]
+) -> AsyncIterator[AgentEvent]:
     """The run as it happens: text deltas, each tool call as it starts and as
     it finishes, and last the complete `AgentReply`. Closing the iterator
     early cancels the run."""
     result = Runner.run_streamed(
-        build_agent(settings, tools), input=history, max_turns=MAX_AGENT_STEPS, run_config=run_config()
+        await assistant(settings), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
     )
     started: dict[str, ToolCallRecord] = {}
     try:

@@ -3,21 +3,22 @@ server with a base URL, otherwise the deterministic offline model."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel, set_tracing_disabled
 from agents.models.interface import Model
 from openai import AsyncOpenAI
 
+from chatapp.agent.loop_local import loop_local
 from chatapp.config import Settings
 
 
-@lru_cache(maxsize=8)
 def openai_client(base_url: str | None, api_key: str | None) -> AsyncOpenAI:
-    """One client (and connection pool) per endpoint and key per process.
+    """One client (and connection pool) per endpoint, key and event loop.
     The SDK's own retries are off: a failed provider call fails the turn
     fast, and the person can retry."""
-    return AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", max_retries=0)
+    return loop_local(
+        ("openai", base_url, api_key),
+        lambda: AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", max_retries=0),
+    )
 
 
 def select_model(settings: Settings) -> Model:

@@ -1,55 +1,62 @@
-"""The agent's side of the task MCP server: one `agents.mcp.MCPServer` per
-turn, acting for one user.
+"""The agent's side of the task MCP server.
 
 A full MCP client session costs four HTTP round trips (initialize, the
 initialized notification, a tools/list the client makes to validate output,
 then the call) — more than the rest of a turn. The server runs stateless, so
-this class pays only for what a turn uses: the tool list (static schema,
-fetched once per process and endpoint) comes from a cache, and each tool
-call is a single tools/call request on a pooled HTTP connection, carrying
-that user's bearer token.
+this client pays only for what a turn uses:
+
+- the tool list is static schema: fetched once per endpoint and converted to
+  SDK function tools once, so agents are built once, not per turn;
+- each tool call is a single tools/call request in its own MCP client
+  session, on a pooled HTTP connection, with the acting user's bearer token.
+
+The token travels in the run context (`TurnContext`); the SDK's meta-resolver
+hook hands it to `call_tool`, which sends it as the Authorization header and
+never as a tool argument or MCP `_meta`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-from agents.mcp import MCPServer
+from agents import FunctionTool
+from agents.mcp import MCPServer, MCPUtil
+from agents.mcp.util import MCPToolMetaContext
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolRequest, CallToolRequestParams, CallToolResult, GetPromptResult, ListPromptsResult, Tool
 
+from chatapp.agent.loop_local import loop_local
+
 MCP_TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
-# Tool schemas per endpoint: code metadata, identical for every user.
-_tool_catalog: dict[str, list[Tool]] = {}
-# One HTTP connection pool per event loop (pooled connections belong to a loop).
-_transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncHTTPTransport] = (
-    weakref.WeakKeyDictionary()
-)
+CREDENTIAL = "chatapp/bearer"
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """Per-turn run context: the credential the tools act with."""
+
+    tool_token: str
 
 
 def pooled_transport() -> httpx2.AsyncHTTPTransport:
-    loop = asyncio.get_running_loop()
-    transport = _transports.get(loop)
-    if transport is None:
-        transport = _transports[loop] = httpx2.AsyncHTTPTransport(
-            limits=httpx2.Limits(max_connections=64, max_keepalive_connections=32)
-        )
-    return transport
+    return loop_local(
+        "mcp-transport",
+        lambda: httpx2.AsyncHTTPTransport(limits=httpx2.Limits(max_connections=64, max_keepalive_connections=32)),
+    )
 
 
 @asynccontextmanager
-async def user_session(url: str, token: str) -> AsyncIterator[ClientSession]:
+async def mcp_session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
     """An MCP client session that speaks as `token`'s user. The server is
     stateless, so no initialize handshake is needed before a request."""
     http_client = httpx2.AsyncClient(
         transport=pooled_transport(),
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {token}"} if token else {},
         timeout=MCP_TIMEOUT,
         trust_env=False,
     )
@@ -59,34 +66,47 @@ async def user_session(url: str, token: str) -> AsyncIterator[ClientSession]:
             yield session
 
 
+def credential_from_context(context: MCPToolMetaContext) -> dict[str, Any]:
+    turn = context.run_context.context
+    if not isinstance(turn, TurnContext):
+        raise RuntimeError("task tools need a TurnContext carrying the acting user's token")
+    return {CREDENTIAL: turn.tool_token}
+
+
 class TaskTools(MCPServer):
-    def __init__(self, *, url: str, token: str) -> None:
-        super().__init__()
+    """The task MCP server at one endpoint, for every user: who a call acts
+    for comes with each call, from the turn's context."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(tool_meta_resolver=credential_from_context)
         self.url = url
-        self.token = token
+        self._tools: list[Tool] | None = None
 
     @property
     def name(self) -> str:
         return "tasks"
 
     async def connect(self) -> None:
-        """Nothing to hold open: sessions are opened per tool call."""
+        """Nothing to hold open: each call opens its own session."""
 
     async def cleanup(self) -> None:
         """Nothing held open."""
 
     async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[Tool]:
-        tools = _tool_catalog.get(self.url)
-        if tools is None:
-            async with user_session(self.url, self.token) as session:
-                tools = _tool_catalog[self.url] = list((await session.list_tools()).tools)
-        return tools
+        if self._tools is None:
+            async with mcp_session(self.url, None) as session:
+                self._tools = list((await session.list_tools()).tools)
+        return self._tools
 
     async def call_tool(
         self, tool_name: str, arguments: dict[str, Any] | None, meta: dict[str, Any] | None = None
     ) -> CallToolResult:
-        request = CallToolRequest(params=CallToolRequestParams(name=tool_name, arguments=arguments or {}))
-        async with user_session(self.url, self.token) as session:
+        meta = dict(meta or {})
+        token = meta.pop(CREDENTIAL, None)
+        request = CallToolRequest(
+            params=CallToolRequestParams(name=tool_name, arguments=arguments or {}, _meta=meta or None)
+        )
+        async with mcp_session(self.url, token) as session:
             # send_request, not call_tool: call_tool first re-lists the tools to
             # validate the result, an extra round trip on every fresh session.
             return await session.send_request(request, CallToolResult)
@@ -96,3 +116,11 @@ class TaskTools(MCPServer):
 
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None) -> GetPromptResult:
         raise KeyError(name)
+
+    async def function_tools(self) -> list[FunctionTool]:
+        """The MCP tools as SDK function tools that call back over MCP."""
+        return [MCPUtil.to_function_tool(tool, self, convert_schemas_to_strict=False) for tool in await self.list_tools()]
+
+
+def task_tools(url: str) -> TaskTools:
+    return loop_local(("task-tools", url), lambda: TaskTools(url))

@@ -39,6 +39,9 @@ class Message(SQLModel, table=True):
     content: str = Field(sa_column=Column(Text, nullable=False))
     # complete | stopped (the person pressed Stop mid-stream)
     status: str = Field(default="complete", max_length=16, nullable=False)
+    # Tokens this message (with its tool calls) costs in the model's input,
+    # counted once at write time so the history window is chosen in SQL.
+    token_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"}, nullable=False)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

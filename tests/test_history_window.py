@@ -1,0 +1,103 @@
+"""The model's history window: read from the conversation's tail by seq,
+under a token budget counted with a real tokenizer, cut only between turns."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+
+import httpx
+from sqlalchemy import Engine, text
+
+from chatapp.services.history import RECENT_TURNS, TRANSCRIPT_HEADER, rebuild_history, window_turns
+from chatapp.services.messages import StoredMessage, StoredToolCall, read_tail
+from chatapp.services.tokens import count_tokens, encoding, message_tokens
+from tests.conftest import Account, send
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def message(seq: int, role: str, content: str, calls: list[StoredToolCall] | None = None) -> StoredMessage:
+    calls = calls or []
+    tokens = message_tokens(content, [(c.tool_name, c.parameters, c.result) for c in calls])
+    return StoredMessage(uuid.uuid4(), seq, role, content, "complete", NOW, tokens, calls)
+
+
+def tool_call(call_id: str, task_id: int) -> StoredToolCall:
+    return StoredToolCall(uuid.uuid4(), call_id, "add_task", {"title": f"t{task_id}"},
+                          {"task_id": task_id, "status": "created"}, NOW)
+
+
+def conversation(turns: int) -> list[StoredMessage]:
+    messages: list[StoredMessage] = []
+    for turn in range(turns):
+        seq = 2 * turn + 1
+        messages.append(message(seq, "user", f"add t{turn}"))
+        messages.append(message(seq + 1, "assistant", f"I've added task {turn}: t{turn}.", [tool_call(f"call_{turn}", turn)]))
+    messages.append(message(2 * turns + 1, "user", "mark it done"))
+    return messages
+
+
+def test_tokens_are_counted_with_the_bundled_cl100k_encoding() -> None:
+    assert encoding() is not None
+    # "Add", " task", ":", " Buy", " groceries"; the 4-characters estimate would say 6.
+    assert count_tokens("Add task: Buy groceries") == 5
+
+
+def test_the_message_being_answered_is_always_kept() -> None:
+    history = rebuild_history(conversation(3), token_budget=1)
+    assert history == [{"role": "user", "content": "mark it done"}]
+
+
+def test_window_stays_within_the_budget_and_cuts_between_turns() -> None:
+    messages = conversation(40)
+    budget = 300
+    kept = window_turns(messages, token_budget=budget)
+    assert sum(m.token_count for turn in kept for m in turn) <= budget
+    assert all(turn[0].role == "user" for turn in kept)
+    one_more = window_turns(messages[-2 * (len(kept)) - 1:], token_budget=budget)
+    assert len(one_more) == len(kept)  # the next older turn would not have fitted
+
+
+def test_recent_turns_keep_tool_calls_as_paired_items() -> None:
+    history = rebuild_history(conversation(2), token_budget=10_000)
+    kinds = [item.get("type", item.get("role")) for item in history]
+    assert kinds == ["user", "function_call", "function_call_output", "assistant"] * 2 + ["user"]
+    call, output = history[1], history[2]
+    assert call["call_id"] == output["call_id"] == "call_0"
+    assert json.loads(output["output"]) == {"task_id": 0, "status": "created"}
+
+
+def test_older_turns_within_budget_are_condensed_into_one_transcript_item() -> None:
+    history = rebuild_history(conversation(30), token_budget=100_000)
+    assert history[0]["role"] == "system" and history[0]["content"].startswith(TRANSCRIPT_HEADER)
+    assert "User: add t0" in history[0]["content"]
+    assert 'Assistant called add_task({"title": "t0"})' in history[0]["content"]
+    assert sum(1 for item in history if item.get("role") == "user") == RECENT_TURNS  # incl. the one answered
+
+
+def test_a_window_starting_mid_turn_drops_the_orphaned_reply() -> None:
+    messages = conversation(3)[1:]  # starts with an assistant message whose user message was cut off
+    history = rebuild_history(messages, token_budget=10_000)
+    assert history[0] == {"role": "user", "content": "add t1"}
+
+
+def test_stored_messages_carry_their_token_count(client: httpx.Client, alice: Account, engine: Engine) -> None:
+    send(client, alice, "Add task: Buy groceries")
+    with engine.connect() as connection:
+        counts = connection.execute(text("SELECT role, token_count FROM messages ORDER BY seq")).all()
+    assert counts[0] == ("user", message_tokens("Add task: Buy groceries"))
+    assert counts[1][1] > message_tokens("I've added task 1: Buy groceries.")  # includes the tool call
+
+
+def test_tail_read_is_bounded_by_budget_not_by_conversation_length(client: httpx.Client, alice: Account, engine: Engine) -> None:
+    conversation_id = None
+    for index in range(60):
+        conversation_id = send(client, alice, f"hello number {index}", conversation_id).json()["conversation_id"]
+    with engine.connect() as connection:
+        small = read_tail(connection, uuid.UUID(conversation_id), limit=10, token_budget=200)
+        large = read_tail(connection, uuid.UUID(conversation_id), limit=10, token_budget=100_000)
+    assert small[-1].seq == large[-1].seq == 120
+    assert sum(m.token_count for m in small[:-10]) < 200 + small[0].token_count
+    assert len(small) < 30 and len(large) == 120

@@ -1,0 +1,539 @@
+"""The web UI in a real browser: headless Chromium (Playwright) against the
+whole app, started here with `reflex run --env prod` on a free port (see
+tests/ui_app.py), on a fresh, migrated SQLite database and the offline model.
+
+One app process serves every test but the agent-failure one, which gets a
+second instance whose model endpoint is a closed port. Each test uses its own
+browser context (its own localStorage) and its own accounts.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from chatapp.ui.views import message_view, pending_message, summarize_parameters, tool_call_view
+from tests.pg_cluster import free_port
+from tests.ui_app import ARTIFACTS, JWT_SECRET, UiApp
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ARTIFACTS / "screenshots"
+PASSWORD = "Correct-horse-9"
+DESKTOP = {"width": 1400, "height": 860}
+PHONE = {"width": 390, "height": 844}
+CONVERSATION_URL = re.compile(r"/chat/[0-9a-f-]{36}$")
+
+expect.set_options(timeout=30_000)
+
+
+# --------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def ui_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiApp]:
+    app = UiApp("main", tmp_path_factory.mktemp("ui-main"))
+    try:
+        yield app.start()
+    finally:
+        app.stop()
+
+
+@pytest.fixture(scope="module")
+def failing_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiApp]:
+    """Every turn fails for real: the model endpoint is a port nobody
+    listens on, so the provider call is refused (agent_error)."""
+    closed_port = free_port()
+    app = UiApp(
+        "failing",
+        tmp_path_factory.mktemp("ui-failing"),
+        extra_env={"OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port}/v1", "OPENAI_API_KEY": "sk-test-unused"},
+    )
+    try:
+        yield app.start()
+    finally:
+        app.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_context(browser: Browser, app: UiApp, **options: object) -> BrowserContext:
+    options.setdefault("viewport", DESKTOP)
+    context = browser.new_context(base_url=app.url, **options)  # type: ignore[arg-type]
+    context.set_default_timeout(30_000)
+    return context
+
+
+@pytest.fixture
+def context(browser: Browser, ui_app: UiApp, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+    context = open_context(browser, ui_app)
+    yield context
+    save_last_screens(context, request.node.name)
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def save_last_screens(context: BrowserContext, test_name: str) -> None:
+    """What each page looked like when the test ended, for debugging."""
+    folder = ARTIFACTS / "last-screens"
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, open_page in enumerate(context.pages):
+        try:
+            open_page.screenshot(path=str(folder / f"{test_name}-{index}.png"))
+        except Exception:  # noqa: BLE001 - a closed page has nothing to show
+            pass
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def new_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def sign_up(page: Page, email: str | None = None, password: str = PASSWORD) -> str:
+    email = email or new_email()
+    page.goto("/signup")
+    page.fill("#email-input", email)
+    page.fill("#password-input", password)
+    page.click("#auth-submit")
+    expect(page).to_have_url(re.compile(r"/chat/?$"))
+    expect(page.locator("#account-email")).to_have_text(email)
+    return email
+
+
+def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.fill("#email-input", email)
+    page.fill("#password-input", password)
+    page.click("#auth-submit")
+
+
+def assistant_messages(page: Page):  # noqa: ANN201 - a Playwright Locator
+    return page.locator("[data-role=assistant]")
+
+
+def user_messages(page: Page):  # noqa: ANN201
+    return page.locator("[data-role=user]")
+
+
+def send(page: Page, text: str, *, replies_before: int | None = None) -> None:
+    """Type into the composer, press Enter, wait for the reply."""
+    replies = assistant_messages(page).count() if replies_before is None else replies_before
+    page.fill("#composer", text)
+    page.press("#composer", "Enter")
+    expect(assistant_messages(page)).to_have_count(replies + 1)
+    expect(page.locator("#thinking")).to_have_count(0)
+
+
+def sidebar_rows(page: Page):  # noqa: ANN201
+    return page.locator("#conversation-list .conversation-row")
+
+
+def conversation_id(page: Page) -> str:
+    expect(page).to_have_url(CONVERSATION_URL)
+    return page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def thread_texts(page: Page) -> list[str]:
+    return page.locator(".user-text, [data-role=assistant] .markdown").all_inner_texts()
+
+
+# ------------------------------------------------------------- pure views
+
+
+def test_tool_call_view_summarizes_and_pretty_prints() -> None:
+    view = tool_call_view(
+        {"id": "1", "tool_name": "add_task", "parameters": {"title": "Buy groceries"}, "result": {"status": "created", "task_id": 1}}
+    )
+    assert view.summary == "title: Buy groceries"
+    assert '"task_id": 1' in view.result_json and not view.failed
+    failed = tool_call_view({"tool_name": "complete_task", "parameters": {"task_id": 9}, "result": {"status": "error"}})
+    assert failed.failed and failed.summary == "task_id: 9"
+    assert len(summarize_parameters({"title": "x" * 500})) <= 80
+
+
+def test_message_view_keeps_order_fields_and_pending_copy() -> None:
+    view = message_view(
+        {"id": "m", "seq": 3, "role": "assistant", "content": "Done", "status": "complete",
+         "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []}
+    )
+    assert (view.seq, view.role, view.content, view.pending) == (3, "assistant", "Done", False)
+    optimistic = pending_message("  hello  ")
+    assert optimistic.pending and optimistic.content == "hello" and optimistic.created_at.endswith("Z")
+
+
+# ---------------------------------------------------------- browser tests
+
+
+@pytest.mark.browser
+def test_sign_up_and_sign_in_show_inline_errors(page: Page) -> None:
+    page.goto("/chat")
+    expect(page).to_have_url(re.compile(r"/login/?$"))
+
+    email = new_email("auth")
+    page.goto("/signup")
+    page.fill("#email-input", email)
+    page.fill("#password-input", "short")
+    page.click("#auth-submit")
+    expect(page.locator("#auth-error")).to_contain_text("at least 8 characters")
+    page.fill("#password-input", "alllowercase")
+    page.click("#auth-submit")
+    expect(page.locator("#auth-error")).to_contain_text("too weak")
+
+    page.fill("#password-input", PASSWORD)
+    page.click("#auth-submit")
+    expect(page).to_have_url(re.compile(r"/chat/?$"))
+    expect(page.locator("#empty-state")).to_be_visible()
+    page.reload()  # the token is in localStorage: still signed in
+    expect(page.locator("#account-email")).to_have_text(email)
+    expect(page).to_have_url(re.compile(r"/chat/?$"))
+
+    page.click("#sign-out")
+    expect(page).to_have_url(re.compile(r"/login/?$"))
+    assert not page.evaluate("window.localStorage.getItem('jwt')")
+
+    page.goto("/signup")
+    page.fill("#email-input", email)
+    page.fill("#password-input", PASSWORD)
+    page.click("#auth-submit")
+    expect(page.locator("#auth-error")).to_contain_text("already exists")
+
+    log_in(page, email, "Wrong-password-1")
+    expect(page.locator("#auth-error")).to_have_text("Incorrect email or password.")
+    expect(page).to_have_url(re.compile(r"/login/?$"))
+    page.fill("#password-input", PASSWORD)
+    page.click("#auth-submit")
+    expect(page).to_have_url(re.compile(r"/chat/?$"))
+    expect(page.locator("#account-email")).to_have_text(email)
+    page.goto("/login")  # signed in: the login page sends you on
+    expect(page).to_have_url(re.compile(r"/chat/?$"))
+
+
+@pytest.mark.browser
+def test_turn_shows_reply_tool_card_and_tasks_panel_then_survives_reload(page: Page) -> None:
+    sign_up(page)
+    expect(page.locator("#tasks-empty")).to_be_visible()
+
+    send(page, "Add task: Buy groceries")
+    first_id = conversation_id(page)
+    reply = assistant_messages(page).last
+    expect(reply.locator(".markdown")).to_contain_text("Buy groceries")
+    card = reply.locator(".tool-card[data-tool=add_task]")
+    expect(card).to_contain_text("title: Buy groceries")
+    expect(card.locator(".tool-body")).to_be_hidden()
+    card.locator("summary").click()
+    expect(card.locator(".tool-json").first).to_contain_text('"title": "Buy groceries"')
+    expect(card.locator(".tool-json").nth(1)).to_contain_text('"status": "created"')
+    task = page.locator("#pending-tasks .task-row", has_text="Buy groceries")
+    expect(task).to_contain_text("#1")
+    expect(task).to_have_attribute("data-completed", "false")
+    expect(page.locator("#chat-title")).to_have_text("Add task: Buy groceries")
+    expect(sidebar_rows(page)).to_have_count(1)
+    expect(sidebar_rows(page).first).to_have_class(re.compile(r"\bactive\b"))
+    # Relative time on screen, the exact time on hover.
+    expect(user_messages(page).first.locator("time")).to_have_attribute("title", re.compile(r"\d{4}, \d\d:\d\d:\d\d"))
+
+    send(page, "mark it done")
+    expect(assistant_messages(page).last.locator(".tool-card[data-tool=complete_task]")).to_be_visible()
+    done = page.locator("#completed-tasks .task-row", has_text="Buy groceries")
+    expect(done).to_have_attribute("data-completed", "true")
+    expect(page.locator("#pending-tasks .task-row")).to_have_count(0)
+
+    before = thread_texts(page)
+    assert len(before) == 4 and before[0] == "Add task: Buy groceries"
+    page.reload()
+    expect(assistant_messages(page)).to_have_count(2)
+    assert thread_texts(page) == before
+    assert conversation_id(page) == first_id
+    expect(page.locator("#completed-tasks .task-row")).to_have_count(1)
+    expect(page.locator(".tool-card")).to_have_count(2)
+
+
+@pytest.mark.browser
+def test_markdown_is_rendered_and_raw_html_is_not(page: Page) -> None:
+    sign_up(page)
+    send(page, "Add task: Review **report** <img src=x onerror=\"window.__xss=1\"> <b>now</b>")
+    send(page, "Add task: Buy milk")
+    send(page, "what's on my list?")
+    replies = assistant_messages(page)
+    expect(replies.first.locator(".markdown strong")).to_have_text("report")
+    expect(replies.last.locator(".markdown li")).to_have_count(2)
+    expect(page.locator(".markdown img, .markdown b, .user-text img")).to_have_count(0)
+    expect(replies.first.locator(".markdown")).to_contain_text("<b>now</b>")
+    assert page.evaluate("window.__xss") is None
+    expect(user_messages(page).first).to_contain_text('<img src=x onerror="window.__xss=1">')
+
+
+@pytest.mark.browser
+def test_sidebar_new_chat_rename_switch_and_delete(page: Page) -> None:
+    sign_up(page)
+    page.locator(".example-prompt", has_text="Add task: Buy groceries").click()  # an example prompt sends itself
+    expect(assistant_messages(page)).to_have_count(1)
+    first_id = conversation_id(page)
+
+    page.click("#new-chat")
+    expect(page).to_have_url(re.compile(r"/chat/?$"))
+    expect(page.locator("#empty-state")).to_be_visible()
+    send(page, "Add task: Call the plumber", replies_before=0)
+    second_id = conversation_id(page)
+    assert second_id != first_id
+    expect(sidebar_rows(page)).to_have_count(2)
+    second_row = page.locator(f'[data-conversation-id="{second_id}"]')
+    first_row = page.locator(f'[data-conversation-id="{first_id}"]')
+    expect(sidebar_rows(page).first).to_have_attribute("data-conversation-id", second_id)  # most recent first
+    expect(second_row).to_have_class(re.compile(r"\bactive\b"))
+
+    second_row.hover()
+    second_row.locator(".rename-button").click()
+    page.fill("#rename-input", "Plumbing")
+    page.press("#rename-input", "Enter")
+    expect(second_row).to_contain_text("Plumbing")
+    expect(page.locator("#chat-title")).to_have_text("Plumbing")
+
+    first_row.locator(".conversation-link").click()
+    expect(page).to_have_url(re.compile(rf"/chat/{first_id}$"))
+    expect(first_row).to_have_class(re.compile(r"\bactive\b"))
+    expect(second_row).not_to_have_class(re.compile(r"\bactive\b"))
+    expect(page.locator(".user-text").first).to_have_text("Add task: Buy groceries")
+    page.reload()
+    expect(second_row).to_contain_text("Plumbing")  # the rename is stored
+
+    second_row.hover()
+    second_row.locator(".delete-button").click()
+    expect(page.get_by_role("alertdialog")).to_contain_text("Plumbing")
+    page.click("#cancel-delete")
+    expect(page.get_by_role("alertdialog")).to_have_count(0)
+    expect(sidebar_rows(page)).to_have_count(2)
+    second_row.hover()
+    second_row.locator(".delete-button").click()
+    page.click("#confirm-delete")
+    expect(sidebar_rows(page)).to_have_count(1)
+    expect(page).to_have_url(re.compile(rf"/chat/{first_id}$"))
+
+    first_row.hover()
+    first_row.locator(".delete-button").click()
+    page.click("#confirm-delete")  # the open conversation: back to a new chat
+    expect(page).to_have_url(re.compile(r"/chat/?$"))
+    expect(sidebar_rows(page)).to_have_count(0)
+    page.goto(f"/chat/{second_id}")
+    expect(page.locator("#not-found")).to_be_visible()
+
+
+@pytest.mark.browser
+def test_signed_out_and_other_users_cannot_see_a_conversation(browser: Browser, ui_app: UiApp, page: Page) -> None:
+    sign_up(page)
+    send(page, "Add task: Secret plans for the weekend")
+    url = f"/chat/{conversation_id(page)}"
+    page.click("#sign-out")
+    expect(page).to_have_url(re.compile(r"/login/?$"))
+    page.goto(url)
+    expect(page).to_have_url(re.compile(r"/login/?$"))
+    expect(page.locator("#auth-notice")).to_contain_text("expired")
+    expect(page.locator("body")).not_to_contain_text("Secret plans")
+
+    with open_context(browser, ui_app) as other:
+        intruder = other.new_page()
+        sign_up(intruder)
+        intruder.goto(url)
+        expect(intruder.locator("#not-found")).to_contain_text("Conversation not found")
+        expect(intruder.locator("body")).not_to_contain_text("Secret plans")
+        expect(intruder.locator("#composer")).to_have_count(0)
+        intruder.goto("/chat/not-a-uuid")
+        expect(intruder.locator("#not-found")).to_be_visible()
+
+    # An expired token is a signed-out visitor, told why.
+    expired = jwt.encode(
+        {"sub": str(uuid.uuid4()), "iat": datetime.now(timezone.utc) - timedelta(days=2),
+         "exp": datetime.now(timezone.utc) - timedelta(days=1)},
+        JWT_SECRET,
+        algorithm="HS256",
+    )
+    page.evaluate("token => window.localStorage.setItem('jwt', token)", expired)
+    page.goto(url)
+    expect(page).to_have_url(re.compile(r"/login/?$"))
+    expect(page.locator("#auth-notice")).to_contain_text("expired")
+    expect(page.locator("body")).not_to_contain_text("Secret plans")
+
+
+@pytest.mark.browser
+def test_enter_sends_shift_enter_adds_a_line_and_the_limit_is_shown(page: Page) -> None:
+    sign_up(page)
+    composer = page.locator("#composer")
+    composer.click()
+    page.keyboard.type("Add task: Pack bags")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("and passports")
+    expect(composer).to_have_value("Add task: Pack bags\nand passports")
+    expect(user_messages(page)).to_have_count(0)
+
+    # Record what the page shows between Enter and the reply.
+    page.evaluate(
+        """() => {
+          window.__seen = {disabled: false, pending: false};
+          new MutationObserver(() => {
+            if (document.getElementById('composer')?.disabled) window.__seen.disabled = true;
+            if (document.querySelector('[data-role=user].pending')) window.__seen.pending = true;
+          }).observe(document.body, {subtree: true, childList: true, attributes: true});
+        }"""
+    )
+    page.keyboard.press("Enter")
+    expect(assistant_messages(page)).to_have_count(1)
+    expect(user_messages(page)).to_have_count(1)
+    assert user_messages(page).first.locator(".user-text").inner_text() == "Add task: Pack bags\nand passports"
+    assert page.evaluate("window.__seen") == {"disabled": True, "pending": True}
+    expect(composer).to_have_value("")
+    expect(composer).to_be_enabled()
+
+    composer.fill("x" * 5001)
+    expect(page.locator("#char-limit")).to_contain_text("5001 / 5,000")
+    expect(page.locator("#send-button")).to_be_disabled()
+    page.press("#composer", "Enter")
+    expect(page.locator("#turn-error")).to_contain_text("limit is 5,000")
+    expect(user_messages(page)).to_have_count(1)
+    composer.fill("x" * 4990)
+    expect(page.locator("#char-limit")).to_have_count(0)
+    expect(page.locator("#char-counter")).to_contain_text("4990 / 5,000")
+
+
+@pytest.mark.browser
+def test_long_conversation_loads_older_pages_on_scroll_up(page: Page, ui_app: UiApp) -> None:
+    """60 stored messages (seeded through the REST API): the page opens on
+    the latest 50 and scrolling to the top brings in the rest."""
+    email = new_email("long")
+    with httpx.Client(base_url=ui_app.url, timeout=60) as client:
+        session = client.post("/api/auth/register", json={"email": email, "password": PASSWORD}).json()
+        headers = {"Authorization": f"Bearer {session['access_token']}"}
+        conversation: str | None = None
+        for number in range(1, 31):
+            response = client.post(
+                f"/api/{session['user_id']}/chat", headers=headers,
+                json={"message": f"Add task: Errand {number}", "conversation_id": conversation},
+            )
+            assert response.status_code == 200, response.text
+            conversation = response.json()["conversation_id"]
+    log_in(page, email)
+    expect(page).to_have_url(re.compile(r"/chat/?$"))
+    page.goto(f"/chat/{conversation}")
+    expect(page.locator("[data-role]")).to_have_count(50)
+    expect(page.locator("#message-60")).to_be_in_viewport()  # opens at the newest
+    expect(page.locator("#message-1")).to_have_count(0)
+    page.locator("#thread").evaluate("thread => thread.scrollTo(0, 0)")
+    expect(page.locator("[data-role]")).to_have_count(60)
+    expect(page.locator("#message-1 .user-text")).to_have_text("Add task: Errand 1")
+    expect(page.locator("#load-older")).to_have_count(0)
+    expect(page.locator("#message-11")).to_be_in_viewport()  # the view stayed where it was
+
+
+@pytest.mark.browser
+def test_agent_failure_shows_the_error_and_keeps_the_message(browser: Browser, failing_app: UiApp) -> None:
+    with open_context(browser, failing_app) as context:
+        page = context.new_page()
+        sign_up(page)
+        page.fill("#composer", "Add task: Buy groceries")
+        page.press("#composer", "Enter")
+        expect(page.locator("#turn-error")).to_contain_text("failed to answer")
+        expect(page.locator("#retry-button")).to_be_visible()
+        conversation_id(page)  # the stored message made a conversation
+        expect(user_messages(page)).to_have_count(1)
+        expect(user_messages(page).first).to_contain_text("Add task: Buy groceries")
+        expect(user_messages(page).first.locator("time")).to_have_count(1)  # stored, not the optimistic copy
+        expect(assistant_messages(page)).to_have_count(0)
+        expect(page.locator("#composer")).to_be_enabled()
+
+        page.click("#retry-button")  # answers the stored message; it fails again
+        expect(page.locator("#turn-error")).to_contain_text("failed to answer")
+        expect(user_messages(page)).to_have_count(1)  # not stored twice
+
+        page.reload()  # what is stored: the message, without a reply
+        expect(user_messages(page)).to_have_count(1)
+        expect(page.locator("#unanswered")).to_be_visible()
+        page.click("#answer-button")
+        expect(page.locator("#turn-error")).to_contain_text("failed to answer")
+        expect(user_messages(page)).to_have_count(1)
+        save_last_screens(context, "agent-failure")
+
+
+@pytest.mark.browser
+def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> None:
+    """The main screens, saved for people to look at; also checks that the
+    phone layout collapses the sidebar behind a menu button."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    email = new_email("shots")
+    with open_context(browser, ui_app, color_scheme="light") as light:
+        page = light.new_page()
+        page.goto("/login")
+        page.screenshot(path=str(SCREENSHOTS / "login-light.png"))
+        sign_up(page, email)
+        expect(page.locator("#empty-state")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "empty-light.png"))
+        send(page, "Add task: Buy groceries")
+        send(page, "Add task: Book dentist appointment")
+        send(page, "mark task 1 as done")
+        send(page, "what's on my list?")
+        page.locator(".tool-card[data-tool=complete_task] summary").click()
+        page.mouse.move(0, 0)
+        chat_url = page.url
+        page.screenshot(path=str(SCREENSHOTS / "chat-light.png"))
+        token = page.evaluate("window.localStorage.getItem('jwt')")
+
+    with open_context(browser, ui_app, color_scheme="dark") as dark:
+        page = dark.new_page()
+        page.goto("/login")
+        page.screenshot(path=str(SCREENSHOTS / "login-dark.png"))
+        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        page.goto(chat_url)
+        expect(assistant_messages(page)).to_have_count(4)
+        page.locator(".tool-card[data-tool=complete_task] summary").click()
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(SCREENSHOTS / "chat-dark.png"))
+
+    with open_context(browser, ui_app, viewport=PHONE, color_scheme="light", is_mobile=True, has_touch=True) as phone:
+        page = phone.new_page()
+        page.goto("/login")
+        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        page.goto(chat_url)
+        expect(assistant_messages(page)).to_have_count(4)
+        expect(page.locator("#sidebar")).not_to_be_in_viewport()
+        page.screenshot(path=str(SCREENSHOTS / "chat-phone.png"))
+        page.click("#menu-toggle")
+        expect(page.locator("#sidebar")).to_be_in_viewport()
+        page.screenshot(path=str(SCREENSHOTS / "sidebar-phone.png"))
+        page.locator("#sidebar .only-narrow").click()
+        expect(page.locator("#sidebar")).not_to_be_in_viewport()
+        page.click("#tasks-toggle")
+        expect(page.locator("#tasks-panel")).to_be_in_viewport()
+        expect(page.locator("#completed-tasks .task-row")).to_have_count(1)
+        page.screenshot(path=str(SCREENSHOTS / "tasks-phone.png"))
+    assert all((SCREENSHOTS / name).stat().st_size > 10_000 for name in ("chat-light.png", "chat-dark.png", "chat-phone.png"))
+
+
+def copy_screenshot_for_readme() -> None:  # pragma: no cover - run by hand
+    """`python -c 'from tests.test_web_ui import copy_screenshot_for_readme as c; c()'`"""
+    shutil.copy(SCREENSHOTS / "chat-light.png", Path(__file__).resolve().parent.parent / "assets" / "screenshot-chat.png")
