@@ -52,7 +52,7 @@ PROVIDER_FAILURES = [
     pytest.param(malformed("invalid_json"), id="invalid-json"),
     pytest.param(malformed("no_choices"), id="no-choices"),
 ]
-STREAMED_FAILURES = PROVIDER_FAILURES[:5]  # a stream without choices: see the xfail test at the end
+STREAMED_FAILURES = PROVIDER_FAILURES[:5]  # a stream without choices: see test_empty_model_output_is_agent_error
 
 
 # --- wiring ---------------------------------------------------------------
@@ -495,14 +495,9 @@ def test_without_a_key_only_a_placeholder_is_sent(sqlite_provider: Provider) -> 
     assert sqlite_provider.fake.requests[0].headers.get("authorization") == "Bearer not-needed"
 
 
-# --- known gap ------------------------------------------------------------
+# --- empty answers ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production gap: a turn whose model output has no text and no tool call is stored as a successful, "
-    "empty assistant reply (chatapp/services/chat.py run_agent, chatapp/services/streaming.py run_streamed_turn)",
-)
 @pytest.mark.parametrize(
     ("streamed", "step"),
     [

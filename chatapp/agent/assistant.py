@@ -26,6 +26,10 @@ Confirm what you did in one or two short sentences. Use Markdown lists for sever
 MAX_AGENT_STEPS = 8
 
 
+class EmptyReply(Exception):
+    """The model answered with nothing: a failed turn, not an empty message."""
+
+
 @dataclass
 class ToolCallRecord:
     call_id: str
@@ -82,6 +86,8 @@ def collect_reply(new_items: list[Any], final_output: Any) -> AgentReply:
         messages = [item for item in new_items if isinstance(item, MessageOutputItem)]
         if messages:
             text = ItemHelpers.text_message_output(messages[-1])
+    if not text.strip() and not calls:
+        raise EmptyReply("the model returned neither text nor a tool call")
     return AgentReply(text=text, tool_calls=list(calls.values()))
 
 
