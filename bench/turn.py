@@ -1,8 +1,9 @@
 """Turn latency through the service layer, offline model, PostgreSQL.
 
 Measures p50/p95/p99 of `chat_turn` for a plain turn and a turn with one MCP
-tool call, at concurrency 1 and 16, against conversations holding 10, 1,000
-and 10,000 messages, plus SQL statements per turn and throughput. Prints a
+tool call, at concurrency 1 and 16, plus SQL statements per turn and
+throughput; then turns against conversations holding 10, 1,000 and 10,000
+messages, interleaved turn by turn, and the p50 ratio 10,000 : 10. Prints a
 table and writes bench/results/turn.json. Everything runs on this machine:
 its own PostgreSQL cluster, and the API (with the MCP server) on 127.0.0.1.
 
@@ -72,6 +73,7 @@ def seed_conversation(engine: Engine, user_id: uuid.UUID, messages: int) -> uuid
     conversation_id = uuid.uuid4()
     start = utcnow() - timedelta(days=30)
     rows, calls = [], []
+    running = 0
     for seq in range(1, messages + 1):
         message_id = uuid.uuid4()
         user = seq % 2 == 1
@@ -86,10 +88,12 @@ def seed_conversation(engine: Engine, user_id: uuid.UUID, messages: int) -> uuid
         tokens = message_tokens(content, [(call["tool_name"], call["parameters"], call["result"])] if call else [])
         rows.append({"id": message_id, "conversation_id": conversation_id, "seq": seq, "role": "user" if user else "assistant",
                      "content": content, "status": "complete", "created_at": start + timedelta(seconds=seq),
-                     "token_count": tokens})
+                     "token_count": tokens, "tokens_before": running})
+        running += tokens
     with engine.begin() as connection:
         connection.execute(insert(Conversation).values(
-            id=conversation_id, user_id=user_id, title="seeded", last_seq=messages, created_at=start, updated_at=start))
+            id=conversation_id, user_id=user_id, title="seeded", last_seq=messages, token_total=running,
+            created_at=start, updated_at=start))
         for chunk in range(0, len(rows), 5000):
             connection.execute(insert(Message), rows[chunk:chunk + 5000])
         if calls:
@@ -105,23 +109,30 @@ def percentile(samples: list[float], pct: float) -> float:
 async def run_scenario(engine: Engine, settings: Settings, counter: StatementCounter, scenario: Scenario) -> dict:
     users = [auth.register(engine, email=f"b{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1").user_id
              for _ in range(scenario.concurrency)]
-    # One conversation per worker, so concurrent turns do not queue on one row lock.
-    conversations = [seed_conversation(engine, user, scenario.history) for user in users]
+    # One conversation per worker, so concurrent turns do not queue on one row
+    # lock. Short histories get a fresh conversation per turn, so every turn
+    # really sees `history` messages; long ones barely grow (2 per turn).
+    per_worker = scenario.turns // scenario.concurrency
+    fresh = scenario.history <= 100
+    conversations = [
+        [seed_conversation(engine, user, scenario.history) for _ in range(per_worker + 1 if fresh else 1)]
+        for user in users
+    ]
     with engine.connect() as connection:
         # Fresh planner statistics, as autovacuum would keep after a bulk load.
         connection.exec_driver_sql("ANALYZE")
         connection.commit()
     latencies: list[float] = []
-    per_worker = scenario.turns // scenario.concurrency
 
-    async def worker(user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
-        for _ in range(per_worker):
+    async def worker(user_id: uuid.UUID, owned: list[uuid.UUID]) -> None:
+        for turn in range(per_worker):
+            conversation_id = owned[1 + turn] if fresh else owned[0]
             started = time.perf_counter()
             await chat_turn(engine, user_id=user_id, message=scenario.message, conversation_id=conversation_id, settings=settings)
             latencies.append((time.perf_counter() - started) * 1000)
 
     # Warm-up: the first turn pays for imports, the tool catalogue and pool connections.
-    await asyncio.gather(*(chat_turn(engine, user_id=u, message=scenario.message, conversation_id=c, settings=settings)
+    await asyncio.gather(*(chat_turn(engine, user_id=u, message=scenario.message, conversation_id=c[0], settings=settings)
                            for u, c in zip(users, conversations)))
     statements_before = counter.count
     wall = time.perf_counter()
@@ -144,10 +155,37 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("mcp_tool", TOOL, 10, 1, n),
         Scenario("plain", PLAIN, 10, 16, n * 2),
         Scenario("mcp_tool", TOOL, 10, 16, n * 2),
-        Scenario("plain", PLAIN, 1000, 1, n),
-        Scenario("plain", PLAIN, 10000, 1, n),
-        Scenario("mcp_tool", TOOL, 1000, 1, n),
-        Scenario("mcp_tool", TOOL, 10000, 1, n),
+    ]
+
+
+async def history_scaling(engine: Engine, settings: Settings, counter: StatementCounter, message: str, name: str,
+                          turns: int) -> list[dict]:
+    """Turn latency against 10, 1,000 and 10,000 stored messages, the sizes
+    interleaved turn by turn so machine noise hits them alike."""
+    sizes = (10, 1000, 10000)
+    user = auth.register(engine, email=f"h{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1").user_id
+    short = [seed_conversation(engine, user, 10) for _ in range(turns + 1)]  # a fresh 10-message one each turn
+    long = {size: seed_conversation(engine, user, size) for size in sizes[1:]}
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+    latencies: dict[int, list[float]] = {size: [] for size in sizes}
+    statements: dict[int, int] = {size: 0 for size in sizes}
+    for size in sizes:  # warm-up
+        await chat_turn(engine, user_id=user, message=message, conversation_id=long.get(size, short[-1]), settings=settings)
+    for turn in range(turns):
+        for size in sizes:
+            conversation_id = short[turn] if size == 10 else long[size]
+            before, started = counter.count, time.perf_counter()
+            await chat_turn(engine, user_id=user, message=message, conversation_id=conversation_id, settings=settings)
+            latencies[size].append((time.perf_counter() - started) * 1000)
+            statements[size] += counter.count - before
+    return [
+        {"scenario": name, "message": message, "history_messages": size, "concurrency": 1, "turns": turns,
+         "p50_ms": round(statistics.median(samples), 2), "p95_ms": round(percentile(samples, 95), 2),
+         "p99_ms": round(percentile(samples, 99), 2), "turns_per_s": round(1000 / statistics.mean(samples), 1),
+         "sql_statements_per_turn": round(statements[size] / turns, 2)}
+        for size, samples in latencies.items()
     ]
 
 
@@ -177,11 +215,14 @@ async def main(quick: bool) -> None:
         settings = Settings(mcp_url=f"http://127.0.0.1:{port}/mcp")
         with ThreadServer(create_api(engine, settings=settings), port):
             rows = [await run_scenario(engine, settings, counter, s) for s in scenarios(quick)]
+            for message, name in ((PLAIN, "plain"), (TOOL, "mcp_tool")):
+                rows += await history_scaling(engine, settings, counter, message, name, 40 if quick else 150)
         engine.dispose()
     finally:
         remove_cluster(cluster)
     print_table(rows)
-    ratios = {f"{s}_10000_vs_10": ratio(rows, s, 10000, 10) for s in ("plain", "mcp_tool")}
+    history_rows = rows[len(scenarios(quick)):]
+    ratios = {f"{s}_10000_vs_10": ratio(history_rows, s, 10000, 10) for s in ("plain", "mcp_tool")}
     for name, value in ratios.items():
         print(f"p50 ratio {name}: {value}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import Engine, text
 
 from chatapp.services.history import RECENT_TURNS, TRANSCRIPT_HEADER, rebuild_history, window_turns
-from chatapp.services.messages import StoredMessage, StoredToolCall, read_tail
+from chatapp.services.messages import StoredMessage, StoredToolCall, read_tail, read_window
 from chatapp.services.tokens import count_tokens, encoding, message_tokens
 from tests.conftest import Account, send
 
@@ -21,7 +21,7 @@ NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 def message(seq: int, role: str, content: str, calls: list[StoredToolCall] | None = None) -> StoredMessage:
     calls = calls or []
     tokens = message_tokens(content, [(c.tool_name, c.parameters, c.result) for c in calls])
-    return StoredMessage(uuid.uuid4(), seq, role, content, "complete", NOW, tokens, calls)
+    return StoredMessage(uuid.uuid4(), seq, role, content, "complete", NOW, tokens, tool_calls=calls)
 
 
 def tool_call(call_id: str, task_id: int) -> StoredToolCall:
@@ -96,8 +96,34 @@ def test_tail_read_is_bounded_by_budget_not_by_conversation_length(client: httpx
     for index in range(60):
         conversation_id = send(client, alice, f"hello number {index}", conversation_id).json()["conversation_id"]
     with engine.connect() as connection:
-        small = read_tail(connection, uuid.UUID(conversation_id), limit=10, token_budget=200)
-        large = read_tail(connection, uuid.UUID(conversation_id), limit=10, token_budget=100_000)
+        [last] = read_tail(connection, uuid.UUID(conversation_id), limit=1)
+        small = read_window(connection, uuid.UUID(conversation_id), through=last, limit=1, token_budget=200)
+        large = read_window(connection, uuid.UUID(conversation_id), through=last, limit=1, token_budget=100_000)
     assert small[-1].seq == large[-1].seq == 120
-    assert sum(m.token_count for m in small[:-10]) < 200 + small[0].token_count
-    assert len(small) < 30 and len(large) == 120
+    assert [m.seq for m in small] == list(range(small[0].seq, 121))
+    assert sum(m.token_count for m in small) <= 200  # the budget decides, not the 1-message page
+    assert sum(m.token_count for m in small) + 30 > 200  # ...and it is filled
+    assert len(large) == 120
+
+
+def test_running_token_totals_match_the_messages(client: httpx.Client, alice: Account, engine: Engine) -> None:
+    conversation_id = send(client, alice, "add buy milk").json()["conversation_id"]
+    send(client, alice, "what's left?", conversation_id)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT token_count, tokens_before FROM messages ORDER BY seq")).all()
+        total = connection.execute(text("SELECT token_total FROM conversations")).scalar_one()
+    running = 0
+    for count, before in rows:
+        assert before == running
+        running += count
+    assert total == running
+
+
+def test_window_always_holds_the_response_page(client: httpx.Client, alice: Account, engine: Engine) -> None:
+    conversation_id = None
+    for index in range(8):
+        conversation_id = send(client, alice, f"hello number {index}", conversation_id).json()["conversation_id"]
+    with engine.connect() as connection:
+        [last] = read_tail(connection, uuid.UUID(conversation_id), limit=1)
+        page = read_window(connection, uuid.UUID(conversation_id), through=last, limit=10, token_budget=1)
+    assert [m.seq for m in page] == list(range(7, 17))

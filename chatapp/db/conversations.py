@@ -22,13 +22,18 @@ class Conversation(SQLModel, table=True):
     # Highest seq handed out. Bumping it with UPDATE ... RETURNING takes the
     # row lock that makes seq allocation atomic and gap-free per conversation.
     last_seq: int = Field(default=0, nullable=False)
+    # Tokens of all its messages so far, bumped in the same UPDATE as last_seq.
+    token_total: int = Field(default=0, sa_column_kwargs={"server_default": "0"}, nullable=False)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_id_seq"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_id_seq"),
+        Index("ix_messages_conversation_id_tokens_before", "conversation_id", "tokens_before"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     conversation_id: uuid.UUID = Field(
@@ -42,6 +47,9 @@ class Message(SQLModel, table=True):
     # Tokens this message (with its tool calls) costs in the model's input,
     # counted once at write time so the history window is chosen in SQL.
     token_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"}, nullable=False)
+    # Tokens of every earlier message in the conversation: grows with seq, so
+    # "the newest messages within N tokens" is an index range, not a scan.
+    tokens_before: int = Field(default=0, sa_column_kwargs={"server_default": "0"}, nullable=False)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -31,7 +31,7 @@ from chatapp.services.database import in_thread, is_unavailable, transaction
 from chatapp.services.errors import AgentFailed, AgentTimeout, InvalidAuth, InvalidInput, NotFound, ServiceError, Unavailable
 from chatapp.services.history import rebuild_history
 from chatapp.services.tokens import message_tokens
-from chatapp.services.messages import StoredMessage, StoredToolCall, has_older, read_tail
+from chatapp.services.messages import StoredMessage, StoredToolCall, has_older, read_tail, read_window
 
 MAX_MESSAGE_CHARS = 5000
 RESPONSE_PAGE = 100
@@ -39,8 +39,9 @@ RESPONSE_PAGE = 100
 NEXT_SEQ = (
     update(Conversation)
     .where(Conversation.id == bindparam("b_conversation_id"), Conversation.user_id == bindparam("b_user_id"))
-    .values(last_seq=Conversation.last_seq + 1, updated_at=bindparam("b_now"))
-    .returning(Conversation.last_seq)
+    .values(last_seq=Conversation.last_seq + 1, token_total=Conversation.token_total + bindparam("b_tokens"),
+            updated_at=bindparam("b_now"))
+    .returning(Conversation.last_seq, Conversation.token_total)
 )
 INSERT_MESSAGE = insert(Message)
 INSERT_CONVERSATION = insert(Conversation)
@@ -87,24 +88,27 @@ def tool_token(user_id: uuid.UUID, settings: Settings) -> str:
     return jwt.encode({"sub": str(user_id), "iat": now, "exp": expires}, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
 
 
-def next_seq(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> int | None:
-    """Allocate the next seq. The UPDATE takes the conversation's row lock,
-    so concurrent turns get 1, 2, 3... without gaps; it also checks
-    ownership and moves updated_at, all in one statement."""
-    return connection.execute(
-        NEXT_SEQ, {"b_conversation_id": conversation_id, "b_user_id": user_id, "b_now": utcnow()}
-    ).scalar()
+def next_seq(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID, tokens: int) -> tuple[int, int] | None:
+    """Allocate the next seq and add the message's tokens to the running
+    total; returns (seq, tokens before the message). The UPDATE takes the
+    conversation's row lock, so concurrent turns get 1, 2, 3... without
+    gaps; it also checks ownership and moves updated_at, in one statement."""
+    row = connection.execute(
+        NEXT_SEQ, {"b_conversation_id": conversation_id, "b_user_id": user_id, "b_now": utcnow(), "b_tokens": tokens}
+    ).first()
+    return None if row is None else (row[0], row[1] - tokens)
 
 
 def insert_message(
     connection: Connection, *, conversation_id: uuid.UUID, seq: int, role: str, content: str,
-    status: str = "complete", token_count: int = 0,
+    status: str = "complete", token_count: int, tokens_before: int,
 ) -> StoredMessage:
-    message = StoredMessage(uuid.uuid4(), seq, role, content, status, utcnow(), token_count)
+    message = StoredMessage(uuid.uuid4(), seq, role, content, status, utcnow(), token_count, tokens_before)
     connection.execute(
         INSERT_MESSAGE,
         {"id": message.id, "conversation_id": conversation_id, "seq": seq, "role": role, "content": content,
-         "status": status, "created_at": message.created_at, "token_count": token_count},
+         "status": status, "created_at": message.created_at, "token_count": token_count,
+         "tokens_before": tokens_before},
     )
     return message
 
@@ -114,6 +118,7 @@ def persist_user_message(
 ) -> tuple[uuid.UUID, StoredMessage]:
     """Commit the user's message on its own, before the agent runs, so a
     failing or crashing agent never loses what the person wrote."""
+    tokens = message_tokens(content)
     try:
         with transaction(engine) as connection:
             if conversation_id is None:
@@ -122,19 +127,20 @@ def persist_user_message(
                 connection.execute(
                     INSERT_CONVERSATION,
                     {"id": conversation_id, "user_id": user_id, "title": title_from_message(content),
-                     "last_seq": 1, "created_at": now, "updated_at": now},
+                     "last_seq": 1, "token_total": tokens, "created_at": now, "updated_at": now},
                 )
-                seq = 1
+                allocated: tuple[int, int] | None = (1, 0)
             else:
-                seq = next_seq(connection, user_id=user_id, conversation_id=conversation_id)
-                if seq is None:
+                allocated = next_seq(connection, user_id=user_id, conversation_id=conversation_id, tokens=tokens)
+                if allocated is None:
                     exists = connection.execute(select(User.id).where(User.id == user_id)).first()
                     if exists is None:
                         raise InvalidAuth("Unknown user.")
                     raise NotFound("Conversation not found.")
+            seq, tokens_before = allocated
             message = insert_message(
                 connection, conversation_id=conversation_id, seq=seq, role="user", content=content,
-                token_count=message_tokens(content),
+                token_count=tokens, tokens_before=tokens_before,
             )
     except IntegrityError as error:
         # Only the new-conversation path can break a foreign key: the user is gone.
@@ -142,27 +148,27 @@ def persist_user_message(
     return conversation_id, message
 
 
-def read_history(engine: Engine, *, conversation_id: uuid.UUID, through_seq: int, token_budget: int) -> list[StoredMessage]:
+def read_history(engine: Engine, *, conversation_id: uuid.UUID, through: StoredMessage, token_budget: int) -> list[StoredMessage]:
     """The response page and the model's window in one read: the latest
     RESPONSE_PAGE messages plus older ones that fit the token budget."""
     with transaction(engine) as connection:
-        return read_tail(
-            connection, conversation_id, limit=RESPONSE_PAGE, before_seq=through_seq + 1, token_budget=token_budget
-        )
+        return read_window(connection, conversation_id, through=through, limit=RESPONSE_PAGE, token_budget=token_budget)
 
 
 def persist_assistant_message(
     engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, reply: AgentReply, status: str = "complete"
 ) -> StoredMessage:
     """The reply and its tool calls land together or not at all."""
+    calls = [(call.tool_name, call.parameters, call.result) for call in reply.tool_calls]
+    tokens = message_tokens(reply.text, calls)
     with transaction(engine) as connection:
-        seq = next_seq(connection, user_id=user_id, conversation_id=conversation_id)
-        if seq is None:
+        allocated = next_seq(connection, user_id=user_id, conversation_id=conversation_id, tokens=tokens)
+        if allocated is None:
             raise NotFound("The conversation was deleted during the turn.")
-        calls = [(call.tool_name, call.parameters, call.result) for call in reply.tool_calls]
+        seq, tokens_before = allocated
         message = insert_message(
             connection, conversation_id=conversation_id, seq=seq, role="assistant", content=reply.text, status=status,
-            token_count=message_tokens(reply.text, calls),
+            token_count=tokens, tokens_before=tokens_before,
         )
         message.tool_calls = [
             StoredToolCall(uuid.uuid4(), call.call_id, call.tool_name, call.parameters, call.result, message.created_at)
@@ -193,7 +199,7 @@ def begin_turn(
     )
     if user_message.seq == 1:
         return StartedTurn(conversation_id, user_message, [user_message])  # nothing else to read
-    history = read_history(engine, conversation_id=conversation_id, through_seq=user_message.seq, token_budget=token_budget)
+    history = read_history(engine, conversation_id=conversation_id, through=user_message, token_budget=token_budget)
     return StartedTurn(conversation_id, user_message, history)
 
 
@@ -268,9 +274,10 @@ def read_unanswered(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid
         ).first()
         if owned is None:
             raise NotFound("Conversation not found.")
-        history = read_tail(connection, conversation_id, limit=RESPONSE_PAGE, token_budget=token_budget)
-    if not history or history[-1].role != "user":
-        raise InvalidInput("The last message already has a reply.", conversation_id=conversation_id)
+        latest = read_tail(connection, conversation_id, limit=1)
+        if not latest or latest[-1].role != "user":
+            raise InvalidInput("The last message already has a reply.", conversation_id=conversation_id)
+        history = read_window(connection, conversation_id, through=latest[-1], limit=RESPONSE_PAGE, token_budget=token_budget)
     return StartedTurn(conversation_id, history[-1], history)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal_column, or_, select
+from sqlalchemy import Connection, bindparam, case, func, select
 
 from chatapp.db import Message, ToolCall
 from chatapp.db.types import iso_z
@@ -45,6 +45,7 @@ class StoredMessage:
     status: str
     created_at: datetime
     token_count: int = 0
+    tokens_before: int = 0
     tool_calls: list[StoredToolCall] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
@@ -59,55 +60,45 @@ class StoredMessage:
         }
 
 
+MESSAGE_COLUMNS = (
+    Message.id, Message.seq, Message.role, Message.content, Message.status, Message.created_at,
+    Message.token_count, Message.tokens_before,
+)
+
+
 def _tail_statement(*, budgeted: bool, bounded: bool) -> Any:
     """The newest messages of a conversation (below `before_seq` when
-    bounded), walking the (conversation_id, seq) index backwards, so the cost
-    is the rows read, never the conversation's length.
+    bounded), as one seq range on the (conversation_id, seq) index, so the
+    cost is the rows read, never the conversation's length.
 
-    Budgeted: the newest `limit` rows plus older ones while a running sum of
-    token_count stays within `budget` (looking at most MAX_WINDOW_ROWS back).
-    Both conditions select a newest-first prefix, so the window is a seq
-    range: its lower bound is computed over (seq, token_count) alone, then
-    only the rows in range are read in full."""
-    in_conversation = [Message.conversation_id == bindparam("conversation_id")]
-    if bounded:
-        in_conversation.append(Message.seq < bindparam("before_seq"))
+    Budgeted: the newest `limit` messages, plus older ones back to the first
+    whose `tokens_before` reaches `min_tokens_before` (one probe of the
+    (conversation_id, tokens_before) index), never more than `max_rows`."""
+    in_conversation = Message.conversation_id == bindparam("conversation_id")
     if budgeted:
-        tail = (
-            select(Message.seq, Message.token_count)
-            .where(*in_conversation)
-            .order_by(Message.seq.desc())
-            .limit(bindparam("max_rows"))
-            .subquery()
+        floor = func.coalesce(
+            select(Message.seq)
+            .where(in_conversation, Message.tokens_before >= bindparam("min_tokens_before"))
+            .order_by(Message.tokens_before)
+            .limit(1)
+            .scalar_subquery(),
+            bindparam("page_lower"),
         )
-        ranked = select(
-            tail.c.seq,
-            func.row_number().over(order_by=tail.c.seq.desc()).label("rank"),
-            (func.sum(tail.c.token_count).over(order_by=tail.c.seq.desc()) - tail.c.token_count).label("spent_before"),
-        ).subquery()
-        lowest_seq = (
-            select(func.coalesce(func.min(ranked.c.seq), literal_column("0")))
-            .where(or_(ranked.c.rank <= bindparam("limit"), ranked.c.spent_before < bindparam("budget")))
-            .scalar_subquery()
-        )
+        lower = case((floor < bindparam("page_lower"), floor), else_=bindparam("page_lower"))
         page = (
-            select(Message.id, Message.seq, Message.role, Message.content, Message.status, Message.created_at,
-                   Message.token_count)
-            .where(*in_conversation, Message.seq >= lowest_seq)
+            select(*MESSAGE_COLUMNS)
+            .where(in_conversation, Message.seq <= bindparam("through_seq"), Message.seq >= lower,
+                   Message.seq >= bindparam("cap_lower"))
             .subquery()
         )
     else:
-        page = (
-            select(Message.id, Message.seq, Message.role, Message.content, Message.status, Message.created_at,
-                   Message.token_count)
-            .where(*in_conversation)
-            .order_by(Message.seq.desc())
-            .limit(bindparam("limit"))
-            .subquery()
-        )
+        tail = select(*MESSAGE_COLUMNS).where(in_conversation)
+        if bounded:
+            tail = tail.where(Message.seq < bindparam("before_seq"))
+        page = tail.order_by(Message.seq.desc()).limit(bindparam("limit")).subquery()
     return (
         select(
-            page.c.id, page.c.seq, page.c.role, page.c.content, page.c.status, page.c.created_at, page.c.token_count,
+            *page.c,
             ToolCall.id.label("tool_call_id"), ToolCall.call_id, ToolCall.tool_name, ToolCall.parameters,
             ToolCall.result, ToolCall.executed_at,
         )
@@ -117,33 +108,44 @@ def _tail_statement(*, budgeted: bool, bounded: bool) -> Any:
 
 
 # Built once: constructing SQL expressions costs more than running them.
-_TAIL = {(budgeted, bounded): _tail_statement(budgeted=budgeted, bounded=bounded)
-         for budgeted in (False, True) for bounded in (False, True)}
+_PAGE = {bounded: _tail_statement(budgeted=False, bounded=bounded) for bounded in (False, True)}
+_WINDOW = _tail_statement(budgeted=True, bounded=True)
 
 
-def read_tail(
-    connection: Connection,
-    conversation_id: uuid.UUID,
-    *,
-    limit: int,
-    before_seq: int | None = None,
-    token_budget: int | None = None,
-) -> list[StoredMessage]:
-    """Oldest first: the latest `limit` messages before `before_seq`, and
-    with a `token_budget` also every older one that fits in it."""
-    params: dict[str, Any] = {"conversation_id": conversation_id, "limit": limit}
-    if before_seq is not None:
-        params["before_seq"] = before_seq
-    if token_budget is not None:
-        params.update(budget=token_budget, max_rows=max(limit, MAX_WINDOW_ROWS))
-    rows = connection.execute(_TAIL[(token_budget is not None, before_seq is not None)], params).all()
+def rows_to_messages(rows: Any) -> list[StoredMessage]:
     messages: list[StoredMessage] = []
     for row in rows:
         if not messages or messages[-1].id != row[0]:
-            messages.append(StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6]))
-        if row[7] is not None:
-            messages[-1].tool_calls.append(StoredToolCall(row[7], row[8], row[9], row[10], row[11], row[12]))
+            messages.append(StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7]))
+        if row[8] is not None:
+            messages[-1].tool_calls.append(StoredToolCall(row[8], row[9], row[10], row[11], row[12], row[13]))
     return messages
+
+
+def read_tail(
+    connection: Connection, conversation_id: uuid.UUID, *, limit: int, before_seq: int | None = None
+) -> list[StoredMessage]:
+    """A page: the latest `limit` messages before `before_seq`, oldest first."""
+    params: dict[str, Any] = {"conversation_id": conversation_id, "limit": limit}
+    if before_seq is not None:
+        params["before_seq"] = before_seq
+    return rows_to_messages(connection.execute(_PAGE[before_seq is not None], params).all())
+
+
+def read_window(
+    connection: Connection, conversation_id: uuid.UUID, *, through: StoredMessage, limit: int, token_budget: int
+) -> list[StoredMessage]:
+    """Oldest first, up to and including `through`: the latest `limit`
+    messages, and older ones while the tokens from them to `through` fit
+    `token_budget` (at most MAX_WINDOW_ROWS messages in all)."""
+    params = {
+        "conversation_id": conversation_id,
+        "through_seq": through.seq,
+        "page_lower": through.seq - limit + 1,
+        "cap_lower": through.seq - max(limit, MAX_WINDOW_ROWS) + 1,
+        "min_tokens_before": through.tokens_before + through.token_count - token_budget,
+    }
+    return rows_to_messages(connection.execute(_WINDOW, params).all())
 
 
 def has_older(messages: list[StoredMessage]) -> bool:

@@ -74,6 +74,7 @@ class ChatState(AuthState):
     error_for: str = ""  # the conversation the error belongs to
     can_retry: bool = False
     retry_text: str = ""  # the failed message, resent if it was never stored
+    _keep_error: bool = False  # the turn's own redirect: its notice survives that one load
 
     renaming_id: str = ""
     rename_draft: str = ""
@@ -140,8 +141,9 @@ class ChatState(AuthState):
     def _show(self, data: PageData, route_id: str) -> None:
         """Replace what the page shows with a fresh read."""
         shown = data.thread.conversation_id if data.thread else route_id
-        if self.error_for != shown:
+        if not (self._keep_error and self.error_for == shown):
             self._clear_error()
+        self._keep_error = False
         self.current_id = shown
         self.email = data.email
         self.conversations = data.conversations
@@ -200,8 +202,8 @@ class ChatState(AuthState):
 
     @rx.event
     async def load_older(self) -> Any:
-        """The next older page of the thread, prepended; the view stays on
-        the message that was at the top."""
+        """The next older page of the thread, prepended (the browser keeps
+        the view on the message that was at the top: thread_scroll.py)."""
         if self.loading_older or not self.has_older or not self.messages:
             return
         user_id, stop = await self._user_or_sign_out()
@@ -227,7 +229,6 @@ class ChatState(AuthState):
             return  # the page moved on while this was read
         self.messages = thread.messages + self.messages
         self.has_older = thread.has_older
-        yield rx.call_script(f"document.getElementById('message-{anchor}')?.scrollIntoView({{block: 'start'}})")
 
     @rx.event
     def new_chat(self) -> EventSpec:
@@ -344,6 +345,7 @@ class ChatState(AuthState):
                 self.current_id = shown_id
                 self._set_error(failure.message, code=failure.error_code, retry_text=text)
             if shown_id and shown_id != view_id:
+                self._keep_error = failure is not None
                 return rx.redirect(f"/chat/{shown_id}", replace=True)
         return None
 

@@ -12,27 +12,12 @@ from chatapp.ui.components.header import header
 from chatapp.ui.components.sidebar import sidebar
 from chatapp.ui.components.tasks_panel import tasks_panel
 from chatapp.ui.components.thread import thread
+from chatapp.ui.components.thread_scroll import THREAD_SCROLL_JS
 from chatapp.ui.state import HOME_ROUTE, LOGIN_ROUTE, SIGNUP_ROUTE, AuthState
 
 STYLESHEETS = ["/chat.css"]
 TITLE = "chatapp"
 
-# Scrolling the thread near its top presses "Load older messages". A plain
-# listener, throttled, so a scroll does not turn into a stream of events.
-LOAD_OLDER_ON_SCROLL = """
-if (!window.__loadOlderOnScroll) {
-  window.__loadOlderOnScroll = true;
-  document.addEventListener("scroll", (event) => {
-    const thread = event.target;
-    if (!thread || thread.id !== "thread" || thread.scrollTop > 80) return;
-    const button = document.getElementById("load-older");
-    const now = Date.now();
-    if (!button || button.disabled || now - (window.__loadOlderAt || 0) < 1500) return;
-    window.__loadOlderAt = now;
-    button.click();
-  }, true);
-}
-"""
 
 
 def theme() -> rx.Component:
@@ -64,7 +49,7 @@ def chat_page() -> rx.Component:
         scrim(),
         class_name="app-shell",
         id="chat-page",
-        on_mount=rx.call_script(LOAD_OLDER_ON_SCROLL),
+        on_mount=rx.call_script(THREAD_SCROLL_JS),
     )
 
 
@@ -75,6 +60,7 @@ def index_page() -> rx.Component:
 def register_pages(app: rx.App) -> None:
     app.add_page(login_page, route=LOGIN_ROUTE, title=f"Sign in · {TITLE}", on_load=AuthState.open_auth_page)
     app.add_page(signup_page, route=SIGNUP_ROUTE, title=f"Sign up · {TITLE}", on_load=AuthState.open_auth_page)
-    app.add_page(chat_page, route=HOME_ROUTE, title=TITLE, on_load=ChatState.load_page)
-    app.add_page(chat_page, route=f"{HOME_ROUTE}/[conversation_id]", title=TITLE, on_load=ChatState.load_page)
+    # One route for /chat (a new chat) and /chat/<id>, so the page stays
+    # mounted when a new chat gets its id: the composer is never re-created.
+    app.add_page(chat_page, route=f"{HOME_ROUTE}/[[conversation_id]]", title=TITLE, on_load=ChatState.load_page)
     app.add_page(index_page, route="/", title=TITLE, on_load=AuthState.go_home)

@@ -79,7 +79,7 @@ def thinking() -> rx.Component:
 
 
 def load_older() -> rx.Component:
-    """Fires on click, and on scroll-up through the listener in pages.py."""
+    """Fires on click, and on scroll-up (see thread_scroll.py)."""
     return rx.cond(
         ChatState.has_older,
         rx.center(
@@ -96,35 +96,43 @@ def load_older() -> rx.Component:
     )
 
 
+def notice(
+    icon: str, text: rx.Component, action: rx.Component, *, tone: str, notice_id: str
+) -> rx.Component:
+    """A one-line notice under the thread with its action on the right."""
+    return rx.box(
+        rx.icon(icon, size=16, class_name="notice-icon"),
+        rx.box(text, class_name="notice-text"),
+        action,
+        class_name=f"notice {tone}",
+        id=notice_id,
+        role="alert" if tone == "error" else "status",
+    )
+
+
 def error_notice() -> rx.Component:
+    """A failed turn (agent error, timeout, database down): the message
+    stays above, the retry answers it."""
     return rx.cond(
         ChatState.show_error,
-        rx.callout.root(
-            rx.callout.icon(rx.icon("circle-alert", size=16)),
-            rx.hstack(
-                rx.callout.text(ChatState.error, id="turn-error-text"),
-                rx.cond(
-                    ChatState.can_retry,
-                    rx.button(
-                        rx.icon("rotate-ccw", size=14),
-                        "Retry",
-                        on_click=ChatState.retry,
-                        size="1",
-                        color_scheme="red",
-                        variant="surface",
-                        disabled=ChatState.running,
-                        id="retry-button",
-                    ),
+        notice(
+            "circle-alert",
+            rx.text(ChatState.error, id="turn-error-text"),
+            rx.cond(
+                ChatState.can_retry,
+                rx.button(
+                    rx.icon("rotate-ccw", size=14),
+                    "Retry",
+                    on_click=ChatState.retry,
+                    size="1",
+                    color_scheme="red",
+                    variant="surface",
+                    disabled=ChatState.running,
+                    id="retry-button",
                 ),
-                justify="between",
-                align="center",
-                width="100%",
-                spacing="3",
             ),
-            color_scheme="red",
-            role="alert",
-            id="turn-error",
-            class_name="turn-error",
+            tone="error",
+            notice_id="turn-error",
         ),
     )
 
@@ -134,26 +142,19 @@ def unanswered_notice() -> rx.Component:
     thread still ends with an unanswered message: say so, offer the retry."""
     return rx.cond(
         ChatState.unanswered,
-        rx.callout.root(
-            rx.callout.icon(rx.icon("info", size=16)),
-            rx.hstack(
-                rx.callout.text("This message has no reply yet."),
-                rx.button(
-                    rx.icon("rotate-ccw", size=14),
-                    "Get a reply",
-                    on_click=ChatState.retry,
-                    size="1",
-                    variant="surface",
-                    id="answer-button",
-                ),
-                justify="between",
-                align="center",
-                width="100%",
-                spacing="3",
+        notice(
+            "info",
+            rx.text("This message has no reply yet."),
+            rx.button(
+                rx.icon("rotate-ccw", size=14),
+                "Get a reply",
+                on_click=ChatState.retry,
+                size="1",
+                variant="surface",
+                id="answer-button",
             ),
-            color_scheme="gray",
-            id="unanswered",
-            class_name="turn-error",
+            tone="info",
+            notice_id="unanswered",
         ),
     )
 
@@ -178,7 +179,7 @@ def loading() -> rx.Component:
 
 
 def thread() -> rx.Component:
-    return rx.auto_scroll(
+    return rx.box(
         rx.cond(
             ~ChatState.loaded,
             loading(),
@@ -193,6 +194,7 @@ def thread() -> rx.Component:
                     error_notice(),
                     unanswered_notice(),
                     class_name="thread-inner",
+                    id="thread-inner",
                 ),
             ),
         ),
