@@ -139,3 +139,50 @@ def test_provider_failure_mid_stream_is_an_error_event(engine: Engine) -> None:
     assert error["conversation_id"] == events[0][1]["conversation_id"]
 
 
+
+
+async def collect(events) -> list[TurnEvent]:  # type: ignore[no-untyped-def]
+    return [event async for event in events]
+
+
+async def test_regenerate_replaces_the_last_reply_keeping_seq_gap_free(live_api: LiveApi, alice: Account, engine: Engine) -> None:
+    from chatapp.services.chat import chat_turn
+    from chatapp.services.streaming import stream_answer
+
+    user_id = uuid.UUID(alice.user_id)
+    first = await chat_turn(engine, user_id=user_id, message="add buy milk", settings=live_api.settings)
+    events = await collect(await stream_answer(
+        engine, user_id=user_id, conversation_id=first.conversation_id, settings=live_api.settings, regenerate=True,
+    ))
+    assert events[-1].name == "done"
+    page = open_conversation(engine, user_id=user_id, conversation_id=first.conversation_id)
+    assert [(m.seq, m.role) for m in page.messages] == [(1, "user"), (2, "assistant")]
+    assert page.messages[1].id != first.messages[-1].id
+    assert page.messages[1].content == "I've added task 2: buy milk."  # the tool ran again
+
+
+async def test_retry_answers_a_stored_unanswered_message_once(live_api: LiveApi, alice: Account, engine: Engine) -> None:
+    from chatapp.services.chat import start_turn
+    from chatapp.services.streaming import stream_answer
+
+    user_id = uuid.UUID(alice.user_id)
+    started = await start_turn(engine, user_id=user_id, message="hello", conversation_id=None)  # as after a failed turn
+    events = await collect(await stream_answer(
+        engine, user_id=user_id, conversation_id=started.conversation_id, settings=live_api.settings,
+    ))
+    assert events[-1].name == "done"
+    page = open_conversation(engine, user_id=user_id, conversation_id=started.conversation_id)
+    assert [(m.seq, m.role) for m in page.messages] == [(1, "user"), (2, "assistant")]
+
+
+async def test_regenerate_without_a_reply_is_refused(live_api: LiveApi, alice: Account, engine: Engine) -> None:
+    import pytest
+
+    from chatapp.services.chat import start_turn
+    from chatapp.services.errors import InvalidInput
+    from chatapp.services.streaming import stream_answer
+
+    user_id = uuid.UUID(alice.user_id)
+    started = await start_turn(engine, user_id=user_id, message="hello", conversation_id=None)
+    with pytest.raises(InvalidInput):
+        await stream_answer(engine, user_id=user_id, conversation_id=started.conversation_id, regenerate=True)

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chatapp.agent.assistant import AgentReply, run_assistant
@@ -297,3 +297,28 @@ async def answer_last_message(
     )
     page, more = response_page(started.history, stored)
     return TurnResult(conversation_id, page, more)
+
+
+def discard_last_reply(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+    """Regenerate, step one: remove the last reply so the stored last user
+    message can be answered again. seq and the token total go back with it,
+    so seq stays gap-free; the UPDATE only matches while that reply is still
+    the last message, so a concurrent turn is never undone."""
+    with transaction(engine) as connection:
+        owned = connection.execute(
+            select(Conversation.id).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+        ).first()
+        if owned is None:
+            raise NotFound("Conversation not found.")
+        latest = read_tail(connection, conversation_id, limit=1)
+        if not latest or latest[-1].role != "assistant":
+            raise InvalidInput("There is no reply to regenerate.", conversation_id=conversation_id)
+        reply = latest[-1]
+        moved = connection.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.last_seq == reply.seq)
+            .values(last_seq=reply.seq - 1, token_total=Conversation.token_total - reply.token_count)
+        ).rowcount
+        if not moved:
+            raise InvalidInput("The conversation moved on; nothing to regenerate.", conversation_id=conversation_id)
+        connection.execute(delete(Message).where(Message.id == reply.id))

@@ -19,7 +19,8 @@ from chatapp.agent.assistant import AgentReply, TextDelta, ToolFinished, ToolSta
 from chatapp.agent.task_tools import TurnContext
 from chatapp.config import Settings, get_settings
 from chatapp.services.chat import (
-    StartedTurn, TurnResult, persist_assistant_message, response_page, start_turn, tool_token, turn_failure,
+    StartedTurn, TurnResult, discard_last_reply, persist_assistant_message, read_unanswered, response_page,
+    start_turn, tool_token, turn_failure,
 )
 from chatapp.services.database import in_thread
 from chatapp.services.errors import ServiceError
@@ -144,4 +145,25 @@ async def stream_turn(
     input), then stream the rest of the turn."""
     settings = settings or get_settings()
     started = await start_turn(engine, user_id=user_id, message=message, conversation_id=conversation_id, settings=settings)
+    return stream_started_turn(engine, started, user_id=user_id, settings=settings, should_stop=should_stop)
+
+
+async def stream_answer(
+    engine: Engine,
+    *,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    settings: Settings | None = None,
+    should_stop: StopCheck | None = None,
+    regenerate: bool = False,
+) -> AsyncIterator[TurnEvent]:
+    """Answer the stored last user message again, streamed: Retry after a
+    failed turn, or (with `regenerate`) after discarding the last reply."""
+    settings = settings or get_settings()
+    if regenerate:
+        await in_thread(discard_last_reply, engine, user_id=user_id, conversation_id=conversation_id)
+    started = await in_thread(
+        read_unanswered, engine, user_id=user_id, conversation_id=conversation_id,
+        token_budget=settings.history_token_budget,
+    )
     return stream_started_turn(engine, started, user_id=user_id, settings=settings, should_stop=should_stop)
