@@ -68,7 +68,7 @@ class UiApp:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 420.0) -> "UiApp":
+    def start(self, timeout: float = 420.0) -> UiApp:
         self.workdir.mkdir(parents=True, exist_ok=True)
         ARTIFACTS.mkdir(exist_ok=True)
         upgrade_database(self.database_url)

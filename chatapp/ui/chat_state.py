@@ -18,10 +18,21 @@ from reflex.event import EventSpec
 from chatapp.db import get_engine
 from chatapp.services import conversations as conversation_service
 from chatapp.services.auth import authenticate
-from chatapp.services.chat import MAX_MESSAGE_CHARS, TurnResult, answer_last_message, chat_turn
+from chatapp.services.chat import (
+    MAX_MESSAGE_CHARS,
+    TurnResult,
+    answer_last_message,
+    chat_turn,
+)
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidAuth, InvalidInput, ServiceError
-from chatapp.ui.reads import PageData, parse_conversation_id, read_page, read_sidebar, read_thread
+from chatapp.ui.reads import (
+    PageData,
+    parse_conversation_id,
+    read_page,
+    read_sidebar,
+    read_thread,
+)
 from chatapp.ui.state import HOME_ROUTE, SESSION_EXPIRED, AuthState
 from chatapp.ui.views import ConversationView, MessageView, TaskView, pending_message
 
@@ -166,11 +177,10 @@ class ChatState(AuthState):
 
     async def _user_or_sign_out(self) -> tuple[uuid.UUID | None, EventSpec | None]:
         """(user id, None), or (None, the event to return) when the session
-        ended or the database is down."""
+        ended (to the login page) or the database is down (a toast)."""
         try:
             user_id = await self._user_id()
         except ServiceError as error:
-            self._set_error(error.message, code=error.error_code)
             return None, rx.toast.error(error.message)
         if user_id is None:
             return None, self._end_session()
@@ -193,10 +203,11 @@ class ChatState(AuthState):
         try:
             data = await in_thread(read_page, get_engine(), user_id=user_id, conversation_id=route_id)
         except ServiceError as error:
-            self.current_id = route_id
-            self._set_error(error.message, code=error.error_code)
+            # Show nothing rather than the previous page under this URL.
+            self.current_id, self.title, self.messages, self.has_older = route_id, "", [], False
+            self._set_error(error.message)
             self.loaded = True
-            return None
+            return rx.toast.error(error.message)
         self._show(data, route_id)
         return None
 

@@ -15,7 +15,14 @@ from sqlalchemy import Engine
 from chatapp.services import conversations, tasks
 from chatapp.services.auth import email_of
 from chatapp.services.errors import NotFound
-from chatapp.ui.views import ConversationView, MessageView, TaskView, conversation_view, message_view, task_view
+from chatapp.ui.views import (
+    ConversationView,
+    MessageView,
+    TaskView,
+    conversation_view,
+    message_view,
+    task_view,
+)
 
 # Messages per page of the thread; older pages load on scroll-up.
 THREAD_PAGE = 50

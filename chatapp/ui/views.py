@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 # A tool call's one-line summary stops here; the full JSON is one click away.
@@ -107,7 +107,7 @@ def message_view(message: dict[str, Any]) -> MessageView:
 def pending_message(text: str) -> MessageView:
     """The optimistic copy of a message being sent: shown at once, replaced
     by what the database stored as soon as the turn ends."""
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return MessageView(id="pending", seq=0, role="user", content=text.strip(), created_at=now, pending=True)
 
 

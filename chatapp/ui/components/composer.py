@@ -1,16 +1,41 @@
-"""The composer: multi-line, Enter sends and Shift+Enter is a newline
-(`enter_key_submit`), disabled while a turn runs, with a character counter
-that turns into a clear message past the service's 5000-character limit."""
+"""The composer: multi-line, Enter sends and Shift+Enter is a newline,
+disabled while a turn runs, with a character counter that turns into a clear
+message past the service's 5000-character limit.
+
+Enter-to-send and auto-height are small browser handlers here rather than
+Reflex's `enter_key_submit` / `auto_height` props: a controlled text area is
+wrapped in a DebounceInput, which leaks those two props onto the DOM.
+"""
 
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import Var
 
 from chatapp.services.chat import MAX_MESSAGE_CHARS
 from chatapp.ui.chat_state import ChatState
 
 # The counter appears once a message gets this long.
 COUNTER_FROM = MAX_MESSAGE_CHARS - 1000
+
+# Enter submits the form; Shift+Enter (and Enter while composing with an
+# input method) keeps the browser's newline.
+ENTER_SENDS = Var(
+    _js_expr="""(e) => {
+  if (e.key !== "Enter" || e.shiftKey || e.nativeEvent?.isComposing) return;
+  e.preventDefault();
+  if (!e.repeat && e.target.form) e.target.form.requestSubmit();
+}"""
+)
+# Browsers with CSS `field-sizing: content` grow the box by themselves.
+GROW_WITH_TEXT = Var(
+    _js_expr="""(e) => {
+  if (window.CSS?.supports?.("field-sizing", "content")) return;
+  const el = e.target;
+  el.style.height = "auto";
+  el.style.height = el.scrollHeight + "px";
+}"""
+)
 
 
 def counter() -> rx.Component:
@@ -43,8 +68,7 @@ def composer() -> rx.Component:
                         name="message",
                         value=ChatState.draft,
                         on_change=ChatState.set_draft,
-                        enter_key_submit=True,
-                        auto_height=True,
+                        custom_attrs={"on_key_down": ENTER_SENDS, "on_input": GROW_WITH_TEXT},
                         rows="1",
                         placeholder="Message the assistant…",
                         disabled=ChatState.running,

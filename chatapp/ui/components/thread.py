@@ -62,7 +62,10 @@ def assistant_message(message: rx.Var[MessageView]) -> rx.Component:
     )
 
 
+@rx.memo
 def message_row(message: rx.Var[MessageView]) -> rx.Component:
+    """Its own React component, so the hooks of an assistant message's
+    Markdown belong to that message and not to the list around it."""
     return rx.cond(message.role == "user", user_message(message), assistant_message(message))
 
 
@@ -189,7 +192,7 @@ def thread() -> rx.Component:
                 rx.box(
                     load_older(),
                     rx.cond(ChatState.is_empty & ~ChatState.running, empty_state()),
-                    rx.foreach(ChatState.messages, message_row),
+                    rx.foreach(ChatState.messages, lambda message: message_row(message=message)),
                     thinking(),
                     error_notice(),
                     unanswered_notice(),
