@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     mcp_url: str | None = None
     turn_timeout_seconds: float = 60.0
     history_token_budget: int = 4000
+    offline_stream_delay_ms: int = 0
     db_pool_size: int = 10
     db_connect_timeout_seconds: int = 3
     data_dir: Path = PROJECT_ROOT / "data"

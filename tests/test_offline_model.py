@@ -611,3 +611,16 @@ async def test_run_streamed_with_a_tool_streams_the_reply_after_the_tool_runs() 
     kinds = [event.type async for event in streamed.stream_events()]
     assert "run_item_stream_event" in kinds
     assert streamed.final_output.startswith("You have 2 pending tasks:")
+
+
+def test_a_title_typed_over_two_lines_is_one_title() -> None:
+    intent = parse_intent("Add task: Pack bags\nand passports")
+    assert intent.action == "add" and intent.title == "Pack bags and passports"
+
+
+def test_stream_delay_setting_reaches_the_offline_model() -> None:
+    from chatapp.agent.models import select_model
+    from chatapp.config import Settings
+
+    model = select_model(Settings(offline_stream_delay_ms=30))
+    assert isinstance(model, OfflineModel) and model.stream_delay == 0.03

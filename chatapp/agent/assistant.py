@@ -52,7 +52,10 @@ async def build_agent(settings: Settings) -> Agent[TurnContext]:
 async def assistant(settings: Settings) -> Agent[TurnContext]:
     """The agent is data (instructions, model, tool schemas), identical for
     every turn with the same settings: built once per event loop."""
-    key = ("assistant", settings.mcp_endpoint, settings.openai_base_url, settings.openai_api_key, settings.chat_model)
+    key = (
+        "assistant", settings.mcp_endpoint, settings.openai_base_url, settings.openai_api_key, settings.chat_model,
+        settings.offline_stream_delay_ms,
+    )
     agents = loop_local("assistants", dict)
     if key not in agents:
         agents[key] = await build_agent(settings)

@@ -32,4 +32,4 @@ def select_model(settings: Settings) -> Model:
     set_tracing_disabled(True)
     from chatapp.agent.offline import OfflineModel
 
-    return OfflineModel()
+    return OfflineModel(stream_delay_ms=settings.offline_stream_delay_ms)

@@ -16,6 +16,7 @@ from one turn (or step) to the next.
 from __future__ import annotations
 
 import ast
+import asyncio
 import copy
 import hashlib
 import json
@@ -278,7 +279,8 @@ def parse_intent(message: str) -> Intent:
     """Map one user message to an intent. Order matters: explicit "add ..."
     wins (its title may contain any word), questions ("what/show/list ...")
     win over verbs, and bare list words come last."""
-    text = _strip_politeness(message)
+    # One line: a title typed over two lines (Shift+Enter) is still one title.
+    text = _strip_politeness(" ".join(message.split()))
     if not text:
         return Intent("help")
     for parse in (
@@ -851,7 +853,14 @@ def stream_events(item: TResponseOutputItem, digest: str) -> list[TResponseStrea
 
 class OfflineModel(Model):
     """An Agents SDK `Model` that never leaves the process: it plans one
-    step per call with `plan_next_step` and answers in Responses format."""
+    step per call with `plan_next_step` and answers in Responses format.
+
+    `stream_delay_ms` paces streamed text deltas like a real model's tokens
+    (OFFLINE_STREAM_DELAY_MS), so streaming and Stop can be seen and tested;
+    it is 0 by default."""
+
+    def __init__(self, stream_delay_ms: int = 0) -> None:
+        self.stream_delay = max(stream_delay_ms, 0) / 1000
 
     def _next_output(self, input: str | list[TResponseInputItem], tools: list[Tool]) -> tuple[TResponseOutputItem, str]:
         items = normalize_input(input)
@@ -893,4 +902,6 @@ class OfflineModel(Model):
     ) -> AsyncIterator[TResponseStreamEvent]:
         item, digest = self._next_output(input, tools)
         for event in stream_events(item, digest):
+            if self.stream_delay and isinstance(event, ResponseTextDeltaEvent):
+                await asyncio.sleep(self.stream_delay)
             yield event
