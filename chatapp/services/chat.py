@@ -255,6 +255,11 @@ async def chat_turn(
 ) -> TurnResult:
     settings = settings or get_settings()
     started = await start_turn(engine, user_id=user_id, message=message, conversation_id=conversation_id, settings=settings)
+    return await answer(engine, started, user_id=user_id, settings=settings)
+
+
+async def answer(engine: Engine, started: StartedTurn, *, user_id: uuid.UUID, settings: Settings) -> TurnResult:
+    """Run the agent on a stored user message and store its reply."""
     reply = await run_agent(engine, started, user_id=user_id, settings=settings)
     try:
         stored = await in_thread(
@@ -267,17 +272,22 @@ async def chat_turn(
     return TurnResult(started.conversation_id, page, more)
 
 
+def last_message(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> StoredMessage | None:
+    owned = connection.execute(
+        select(Conversation.id).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+    ).first()
+    if owned is None:
+        raise NotFound("Conversation not found.")
+    latest = read_tail(connection, conversation_id, limit=1)
+    return latest[-1] if latest else None
+
+
 def read_unanswered(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, token_budget: int) -> StartedTurn:
     with transaction(engine) as connection:
-        owned = connection.execute(
-            select(Conversation.id).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
-        ).first()
-        if owned is None:
-            raise NotFound("Conversation not found.")
-        latest = read_tail(connection, conversation_id, limit=1)
-        if not latest or latest[-1].role != "user":
+        latest = last_message(connection, user_id=user_id, conversation_id=conversation_id)
+        if latest is None or latest.role != "user":
             raise InvalidInput("The last message already has a reply.", conversation_id=conversation_id)
-        history = read_window(connection, conversation_id, through=latest[-1], limit=RESPONSE_PAGE, token_budget=token_budget)
+        history = read_window(connection, conversation_id, through=latest, limit=RESPONSE_PAGE, token_budget=token_budget)
     return StartedTurn(conversation_id, history[-1], history)
 
 
@@ -291,12 +301,7 @@ async def answer_last_message(
         read_unanswered, engine, user_id=user_id, conversation_id=conversation_id,
         token_budget=settings.history_token_budget,
     )
-    reply = await run_agent(engine, started, user_id=user_id, settings=settings)
-    stored = await in_thread(
-        persist_assistant_message, engine, user_id=user_id, conversation_id=conversation_id, reply=reply
-    )
-    page, more = response_page(started.history, stored)
-    return TurnResult(conversation_id, page, more)
+    return await answer(engine, started, user_id=user_id, settings=settings)
 
 
 def discard_last_reply(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
@@ -305,15 +310,10 @@ def discard_last_reply(engine: Engine, *, user_id: uuid.UUID, conversation_id: u
     so seq stays gap-free; the UPDATE only matches while that reply is still
     the last message, so a concurrent turn is never undone."""
     with transaction(engine) as connection:
-        owned = connection.execute(
-            select(Conversation.id).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
-        ).first()
-        if owned is None:
-            raise NotFound("Conversation not found.")
-        latest = read_tail(connection, conversation_id, limit=1)
-        if not latest or latest[-1].role != "assistant":
+        latest = last_message(connection, user_id=user_id, conversation_id=conversation_id)
+        if latest is None or latest.role != "assistant":
             raise InvalidInput("There is no reply to regenerate.", conversation_id=conversation_id)
-        reply = latest[-1]
+        reply = latest
         moved = connection.execute(
             update(Conversation)
             .where(Conversation.id == conversation_id, Conversation.last_seq == reply.seq)
