@@ -38,8 +38,11 @@ migrate: install
 	$(PY) -m alembic upgrade head
 
 # The web UI (frontend :$(FRONTEND_PORT)) and the backend (:$(BACKEND_PORT)), zero configuration.
+# Hot reload watches the code only: the SQLite file and the JWT secret under
+# data/ change on every turn and must not restart the backend mid-request.
 run: migrate
-	$(VENV)/bin/reflex run --env dev --frontend-port $(FRONTEND_PORT) --backend-port $(BACKEND_PORT)
+	REFLEX_HOT_RELOAD_OVERRIDE_PATHS=$(CURDIR)/chatapp \
+		$(VENV)/bin/reflex run --env dev --frontend-port $(FRONTEND_PORT) --backend-port $(BACKEND_PORT)
 
 # Backend only: REST API, MCP server at /mcp and the Reflex backend.
 api: migrate
