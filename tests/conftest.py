@@ -10,7 +10,7 @@ import os
 for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL", "MCP_URL"):
     os.environ.pop(name, None)
 os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
-os.environ.setdefault("JWT_SECRET", "test-secret-that-is-long-enough-for-hs256-keys")
+os.environ.setdefault("JWT_SECRET", "test-secret-" + "x" * 64)  # long enough for the HS512 negative test
 
 import shutil
 import uuid
