@@ -7,5 +7,12 @@ from reflex.plugins.sitemap import SitemapPlugin
 config = rx.Config(
     app_name="chatapp",
     telemetry_enabled=False,
+    show_built_with_reflex=False,
+    plugins=[
+        # Light or dark follows the system until the toggle picks one.
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(appearance="inherit", accent_color="indigo", gray_color="slate", radius="large"),
+        ),
+    ],
     disable_plugins=[SitemapPlugin],
 )

@@ -7,11 +7,12 @@ import reflex as rx
 
 from chatapp.api.app import create_api, mcp_lifespan
 from chatapp.db import get_engine
-from chatapp.ui.pages import STYLESHEETS, register_pages, theme
+from chatapp.ui.pages import STYLESHEETS, register_pages
 
 api = create_api(get_engine(), run_mcp_lifespan=False)
 
-app = rx.App(api_transformer=api, theme=theme(), stylesheets=STYLESHEETS)
+# The Radix theme is configured in rxconfig.py (RadixThemesPlugin).
+app = rx.App(api_transformer=api, stylesheets=STYLESHEETS)
 app.register_lifespan_task(mcp_lifespan, api=api)
 
 register_pages(app)

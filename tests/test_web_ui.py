@@ -5,6 +5,10 @@ tests/ui_app.py), on a fresh, migrated SQLite database and the offline model.
 One app process serves every test but the agent-failure one, which gets a
 second instance whose model endpoint is a closed port. Each test uses its own
 browser context (its own localStorage) and its own accounts.
+
+The offline model answers in microseconds, so the main instance paces its
+streamed words (OFFLINE_STREAM_DELAY_MS) like a real model's tokens: that is
+what makes the live bubble observable and Stop clickable mid-reply.
 """
 
 from __future__ import annotations
@@ -20,10 +24,16 @@ import jwt
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from chatapp.agent.offline import HELP_TEXT
+from chatapp.db.engine import make_engine
+from chatapp.services import tasks as task_service
+from chatapp.services.streaming import TurnEvent
+from chatapp.ui.live import LiveReply, event_failure
 from chatapp.ui.views import (
     message_view,
     pending_message,
     summarize_parameters,
+    tidy_partial,
     tool_call_view,
 )
 from tests.pg_cluster import free_port
@@ -43,6 +53,9 @@ PASSWORD = "Correct-horse-9"
 DESKTOP = {"width": 1400, "height": 860}
 PHONE = {"width": 390, "height": 844}
 CONVERSATION_URL = re.compile(r"/chat/[0-9a-f-]{36}$")
+# Milliseconds the main instance's offline model waits before each streamed
+# word: "help" (36 words) then streams for about a second.
+STREAM_DELAY_MS = 25
 
 expect.set_options(timeout=30_000)
 
@@ -52,7 +65,7 @@ expect.set_options(timeout=30_000)
 
 @pytest.fixture(scope="module")
 def ui_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiApp]:
-    app = UiApp("main", tmp_path_factory.mktemp("ui-main"))
+    app = UiApp("main", tmp_path_factory.mktemp("ui-main"), extra_env={"OFFLINE_STREAM_DELAY_MS": str(STREAM_DELAY_MS)})
     try:
         yield app.start()
     finally:
@@ -161,7 +174,7 @@ def send(page: Page, text: str, *, replies_before: int | None = None) -> None:
     page.fill("#composer", text)
     page.press("#composer", "Enter")
     expect(assistant_messages(page)).to_have_count(replies + 1)
-    expect(page.locator("#thinking")).to_have_count(0)
+    expect(page.locator("#live-reply")).to_have_count(0)
     expect(page.locator("#composer")).to_be_enabled()
 
 
@@ -176,6 +189,58 @@ def conversation_id(page: Page) -> str:
 
 def thread_texts(page: Page) -> list[str]:
     return page.locator(".user-text, [data-role=assistant] .markdown").all_inner_texts()
+
+
+# Records, in the page, every state of the live bubble as it changes: its
+# text, its tool cards, whether a stored reply was on screen yet, whether
+# Stop was offered and whether the tasks panel had a row. With
+# `stop_on_text`, it also clicks Stop the moment the first words show (a
+# Playwright poll could miss a reply that lasts a second).
+RECORD_LIVE = """stopOnText => {
+  const seen = window.__live = {texts: [], tools: [], stopAt: null, tasksDuring: 0, stopShown: false};
+  const record = () => {
+    const bubble = document.getElementById('live-reply');
+    if (!bubble) return;
+    const stored = document.querySelectorAll('[data-role=assistant]').length;
+    const text = document.getElementById('live-text')?.innerText.trim() ?? '';
+    const last = seen.texts[seen.texts.length - 1];
+    if (!last || last.text !== text) seen.texts.push({text, stored});
+    bubble.querySelectorAll('.tool-card').forEach(card => {
+      const state = card.dataset.tool + ':' + card.dataset.pending;
+      if (!seen.tools.includes(state)) seen.tools.push(state);
+    });
+    seen.tasksDuring = Math.max(seen.tasksDuring, document.querySelectorAll('#pending-tasks .task-row').length);
+    const stop = document.getElementById('stop-button');
+    if (stop) seen.stopShown = true;
+    if (stopOnText && text && stop && seen.stopAt === null) {
+      seen.stopAt = text;
+      stop.click();
+    }
+  };
+  new MutationObserver(record).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def record_live(page: Page, *, stop_on_text: bool = False) -> None:
+    page.evaluate(RECORD_LIVE, stop_on_text)
+
+
+def recorded(page: Page) -> dict:
+    return page.evaluate("window.__live")
+
+
+def api_session(page: Page) -> tuple[str, dict[str, str]]:
+    """The signed-in user's id and auth header, for reading what is stored."""
+    token = page.evaluate("window.localStorage.getItem('jwt')")
+    user_id = jwt.decode(token, options={"verify_signature": False})["sub"]
+    return user_id, {"Authorization": f"Bearer {token}"}
+
+
+def stored_messages(page: Page, app: UiApp) -> list[dict]:
+    user_id, headers = api_session(page)
+    response = httpx.get(f"{app.url}/api/{user_id}/conversations/{conversation_id(page)}", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["messages"]
 
 
 # ------------------------------------------------------------- pure views
@@ -200,6 +265,31 @@ def test_message_view_keeps_order_fields_and_pending_copy() -> None:
     assert (view.seq, view.role, view.content, view.pending) == (3, "assistant", "Done", False)
     optimistic = pending_message("  hello  ")
     assert optimistic.pending and optimistic.content == "hello" and optimistic.created_at.endswith("Z")
+    assert view.status == "complete"
+    stopped = message_view({"id": "m", "seq": 4, "role": "assistant", "content": "Hi! I", "status": "stopped",
+                            "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
+    assert stopped.status == "stopped"
+    cut = message_view({"id": "m", "seq": 5, "role": "assistant", "content": "You have 2 tasks:\n- [ ] 1. Milk\n- [ ",
+                        "status": "stopped", "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
+    assert cut.content == "You have 2 tasks:\n- [ ] 1. Milk"  # no empty bullet at the cut
+    assert tidy_partial("Hi! I can ") == "Hi! I can" and tidy_partial("a\n- [ ] 2.") == "a"
+    assert tidy_partial("a\n- [ ] 2. Bread") == "a\n- [ ] 2. Bread" and tidy_partial("a\n- 2024") == "a\n- 2024"
+
+
+def test_live_reply_collects_text_and_tool_calls_and_throttles_text() -> None:
+    live = LiveReply()
+    assert live.add(TurnEvent("tool_call", {"call_id": "c1", "tool_name": "add_task", "parameters": {"title": "Milk"}}))
+    assert live.calls[0].pending and live.calls[0].summary == "title: Milk"
+    assert live.add(TurnEvent("tool_result", {"call_id": "c1", "tool_name": "add_task", "result": {"status": "created"}}))
+    assert not live.calls[0].pending and '"created"' in live.calls[0].result_json and not live.calls[0].failed
+    live.flushed()
+    assert not live.add(TurnEvent("text_delta", {"delta": "I've "}))  # just flushed: wait for more words
+    live.last_flush -= 1
+    assert live.add(TurnEvent("text_delta", {"delta": "added it."}))
+    assert live.text == "I've added it." and live.dirty
+    assert not live.add(TurnEvent("done", {"status": "success"}))
+    failure = event_failure({"status": "error", "error_code": "agent_error", "error": "failed", "conversation_id": None})
+    assert (failure.error_code, failure.message, failure.conversation_id) == ("agent_error", "failed", None)
 
 
 # ---------------------------------------------------------- browser tests
@@ -465,6 +555,107 @@ def test_long_conversation_loads_older_pages_on_scroll_up(page: Page, ui_app: Ui
 
 
 @pytest.mark.browser
+def test_reply_streams_into_a_live_bubble_then_is_the_stored_message(page: Page) -> None:
+    sign_up(page)
+    record_live(page)
+    send(page, "help")
+    final = assistant_messages(page).last.locator(".markdown").inner_text().strip()
+    seen = recorded(page)
+    texts = [state["text"] for state in seen["texts"] if state["text"]]
+    partial = [text for text in texts if text != final]
+    assert len(set(partial)) > 1, seen  # the words arrived over several renders
+    assert final.startswith(partial[0]) and all(len(text) < len(final) for text in partial), texts
+    assert all(state["stored"] == 0 for state in seen["texts"]), seen  # all before the reply was stored
+    assert final.startswith("Hi! I can manage your to-do list.") and seen["stopShown"]
+    expect(page.locator("#stop-button")).to_have_count(0)
+    expect(page.locator("#live-reply")).to_have_count(0)
+    expect(assistant_messages(page).last).to_have_attribute("data-status", "complete")
+    expect(assistant_messages(page).last.locator(".markdown li")).to_have_count(5)  # Markdown, as stored
+    page.reload()
+    expect(assistant_messages(page).last.locator(".markdown")).to_have_text(final)
+
+
+@pytest.mark.browser
+def test_tool_card_appears_while_streaming_and_the_tasks_panel_follows(page: Page) -> None:
+    sign_up(page)
+    expect(page.locator("#tasks-empty")).to_be_visible()
+    record_live(page)
+    send(page, "Add task: Buy groceries")
+    seen = recorded(page)
+    assert "add_task:false" in seen["tools"], seen  # a live card, with its result
+    assert seen["tasksDuring"] == 1, seen  # the panel had the task before the reply was done
+    card = assistant_messages(page).last.locator(".tool-card[data-tool=add_task]")
+    expect(card).to_contain_text("title: Buy groceries")
+    expect(card).to_contain_text("ok")
+    expect(page.locator("#pending-tasks .task-row", has_text="Buy groceries")).to_contain_text("#1")
+
+
+@pytest.mark.browser
+def test_stop_keeps_the_partial_reply_marked_stopped(page: Page, ui_app: UiApp) -> None:
+    sign_up(page)
+    send(page, "Add task: Water the plants")
+    record_live(page, stop_on_text=True)
+    send(page, "help")
+    seen = recorded(page)
+    assert seen["stopAt"], seen
+    reply = assistant_messages(page).last
+    expect(reply).to_have_attribute("data-status", "stopped")
+    expect(reply.locator(".stopped-label")).to_have_text("Stopped")
+    expect(assistant_messages(page).first.locator(".stopped-label")).to_have_count(0)
+    expect(page.locator("#stop-button")).to_have_count(0)
+    expect(page.locator("#composer")).to_be_enabled()
+
+    stored = stored_messages(page, ui_app)
+    assert [(m["role"], m["status"]) for m in stored][-2:] == [("user", "complete"), ("assistant", "stopped")]
+    partial = stored[-1]["content"]
+    assert partial and HELP_TEXT.startswith(partial) and len(partial) < len(HELP_TEXT), partial
+    shown = reply.locator(".markdown").inner_text().strip()
+    page.reload()
+    expect(assistant_messages(page)).to_have_count(2)
+    expect(assistant_messages(page).last).to_have_attribute("data-status", "stopped")
+    expect(assistant_messages(page).last.locator(".markdown")).to_have_text(shown)
+    expect(assistant_messages(page).last.locator(".stopped-label")).to_be_visible()
+
+    send(page, "what's on my list?")  # the conversation goes on after a stop
+    expect(assistant_messages(page).last).to_contain_text("Water the plants")
+    expect(page.locator(".stopped-label")).to_have_count(1)
+
+
+@pytest.mark.browser
+def test_regenerate_replaces_the_last_reply(page: Page, ui_app: UiApp) -> None:
+    sign_up(page)
+    send(page, "Add task: Buy groceries")
+    expect(assistant_messages(page).last.locator(".markdown")).to_contain_text("task 1")
+    expect(page.locator("#regenerate-button")).to_have_count(1)
+    expect(assistant_messages(page).last.locator("#regenerate-button")).to_be_visible()
+
+    record_live(page)
+    page.click("#regenerate-button")
+    expect(page.locator("#live-reply")).to_have_count(0)
+    expect(assistant_messages(page).last.locator(".markdown")).to_contain_text("task 2")  # the tool ran again
+    assert recorded(page)["texts"], "the new reply streamed in a live bubble"
+    expect(user_messages(page)).to_have_count(1)
+    expect(assistant_messages(page)).to_have_count(1)
+    expect(page.locator("#message-1[data-role=user]")).to_have_count(1)
+    expect(page.locator("#message-2[data-role=assistant]")).to_have_count(1)  # seq stays gap-free
+    expect(assistant_messages(page).last.locator(".tool-card[data-tool=add_task]")).to_have_count(1)
+    expect(page.locator("#pending-tasks .task-row")).to_have_count(2)
+    stored = stored_messages(page, ui_app)
+    assert [(m["seq"], m["role"]) for m in stored] == [(1, "user"), (2, "assistant")]
+    assert "task 2" in stored[-1]["content"]
+
+    before = thread_texts(page)
+    page.reload()
+    expect(assistant_messages(page)).to_have_count(1)
+    assert thread_texts(page) == before
+    expect(page.locator("#regenerate-button")).to_be_visible()
+
+    send(page, "what's on my list?")  # only the newest reply can be regenerated
+    expect(page.locator("#regenerate-button")).to_have_count(1)
+    expect(assistant_messages(page).last.locator("#regenerate-button")).to_be_visible()
+
+
+@pytest.mark.browser
 def test_agent_failure_shows_the_error_and_keeps_the_message(browser: Browser, failing_app: UiApp) -> None:
     with open_context(browser, failing_app) as context:
         page = context.new_page()
@@ -548,3 +739,76 @@ def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> No
         shot(page, "tasks-phone.png")
     assert all((SCREENSHOTS / name).stat().st_size > 10_000 for name in ("chat-light.png", "chat-dark.png", "chat-phone.png"))
 
+
+
+STREAMING_TASKS = [
+    "Buy groceries", "Book dentist appointment", "Renew passport", "Call the plumber about the leak",
+    "Pay the electricity bill", "Water the plants", "Send the quarterly report", "Pick up dry cleaning",
+    "Plan the weekend trip", "Return library books", "Fix the bike's back tyre", "Email the landlord",
+    "Order printer ink", "Schedule car service", "Prepare slides for Monday", "Buy a birthday present for Sam",
+]
+
+
+def stream_until_words(page: Page, text: str) -> None:
+    """Send `text` and come back while its reply is still streaming: the
+    live bubble shows words and a live tool card, Stop is offered."""
+    page.fill("#composer", text)
+    page.press("#composer", "Enter")
+    expect(page.locator("#live-text")).to_contain_text("Renew passport")  # a few lines in
+    expect(page.locator("#live-reply .tool-card[data-tool=list_tasks]")).to_be_visible()
+    expect(page.locator("#stop-button")).to_be_visible()
+    page.mouse.move(0, 0)
+
+
+def stop_reply(page: Page, replies_before: int) -> None:
+    page.click("#stop-button")
+    expect(assistant_messages(page)).to_have_count(replies_before + 1)
+    expect(assistant_messages(page).last).to_have_attribute("data-status", "stopped")
+    page.mouse.move(0, 0)
+
+
+@pytest.mark.browser
+def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: UiApp) -> None:
+    """A long reply (16 tasks listed, ~3 s at the test pace) caught while it
+    streams, in light, dark and phone layouts, and after Stop."""
+    email = new_email("stream-shots")
+    with open_context(browser, ui_app, color_scheme="light") as light:
+        page = light.new_page()
+        sign_up(page, email)
+        user_id, _headers = api_session(page)
+        engine = make_engine(ui_app.database_url)
+        try:
+            for title in STREAMING_TASKS:
+                task_service.add_task(engine, user_id=uuid.UUID(user_id), title=title)
+        finally:
+            engine.dispose()
+        send(page, "Add task: Call mum on Sunday")
+        stream_until_words(page, "what's on my list?")
+        shot(page, "streaming-light.png")
+        stop_reply(page, replies_before=1)
+        expect(assistant_messages(page).last.locator(".stopped-label")).to_be_visible()
+        shot(page, "stopped-light.png")
+        chat_url = page.url
+        token = page.evaluate("window.localStorage.getItem('jwt')")
+
+    with open_context(browser, ui_app, color_scheme="dark") as dark:
+        page = dark.new_page()
+        page.goto("/login")
+        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        page.goto(chat_url)
+        expect(assistant_messages(page)).to_have_count(2)
+        stream_until_words(page, "show all my tasks")
+        shot(page, "streaming-dark.png")
+        stop_reply(page, replies_before=2)
+        shot(page, "stopped-dark.png")
+
+    with open_context(browser, ui_app, viewport=PHONE, color_scheme="light", is_mobile=True, has_touch=True) as phone:
+        page = phone.new_page()
+        page.goto("/login")
+        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        page.goto(chat_url)
+        expect(assistant_messages(page)).to_have_count(3)
+        stream_until_words(page, "what's on my list?")
+        shot(page, "streaming-phone.png")
+        stop_reply(page, replies_before=3)
+        shot(page, "stopped-phone.png")

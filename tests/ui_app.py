@@ -54,7 +54,6 @@ class UiApp:
             PATH=f"{BUN_DIR}:{BIN}:{env.get('PATH', '')}",
             REFLEX_USE_SYSTEM_BUN="1",
             REFLEX_TELEMETRY_ENABLED="false",
-            REFLEX_SHOW_BUILT_WITH_REFLEX="false",
             REFLEX_WEB_WORKDIR=str(self.workdir / ".web"),
             REFLEX_STATES_WORKDIR=str(self.workdir / ".states"),
             DATABASE_URL=self.database_url,

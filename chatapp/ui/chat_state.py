@@ -10,7 +10,8 @@ agent run), so the page stays responsive while the assistant works.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Literal
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -18,27 +19,38 @@ from reflex.event import EventSpec
 from chatapp.db import get_engine
 from chatapp.services import conversations as conversation_service
 from chatapp.services.auth import authenticate
-from chatapp.services.chat import (
-    MAX_MESSAGE_CHARS,
-    TurnResult,
-    answer_last_message,
-    chat_turn,
-)
+from chatapp.services.chat import MAX_MESSAGE_CHARS
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidAuth, InvalidInput, ServiceError
+from chatapp.services.streaming import StopCheck, TurnEvent, stream_answer, stream_turn
+from chatapp.ui.live import LiveReply, event_failure
 from chatapp.ui.reads import (
     PageData,
     parse_conversation_id,
     read_page,
     read_sidebar,
+    read_tasks,
     read_thread,
 )
 from chatapp.ui.state import HOME_ROUTE, SESSION_EXPIRED, AuthState
-from chatapp.ui.views import ConversationView, MessageView, TaskView, pending_message
+from chatapp.ui.views import (
+    ConversationView,
+    MessageView,
+    TaskView,
+    ToolCallView,
+    message_view,
+    pending_message,
+    tidy_partial,
+)
 
 # Errors after which sending the same turn again can succeed.
 RETRYABLE = {"agent_error", "timeout", "database_error", "internal_error"}
 NOT_FOUND_TEXT = "Conversation not found."
+NOTHING_TO_REGENERATE = "There is no reply to regenerate."
+
+# send: a new message; retry: answer the stored last message (or send the
+# text again if it was never stored); regenerate: replace the last reply.
+TurnMode = Literal["send", "retry", "regenerate"]
 
 
 def conversation_in_path(path: str) -> str:
@@ -51,18 +63,32 @@ def too_long_text(length: int) -> str:
     return f"Your message is {length:,} characters; the limit is {MAX_MESSAGE_CHARS:,}. Shorten it to send."
 
 
-async def run_turn(user_id: uuid.UUID, conversation_id: uuid.UUID | None, text: str, *, retry: bool) -> TurnResult:
-    """One turn through the service layer. A retry answers the stored last
-    message; if that message never reached the database (the last stored
-    message already has a reply), the text is sent again instead."""
+async def open_stream(
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID | None,
+    text: str,
+    *,
+    mode: TurnMode,
+    should_stop: StopCheck,
+) -> AsyncIterator[TurnEvent]:
+    """Start one streamed turn through the service layer. The user message
+    is stored (or the input refused, raising) before this returns."""
     engine = get_engine()
-    if retry and conversation_id is not None:
+    if mode == "regenerate":
+        if conversation_id is None:
+            raise InvalidInput(NOTHING_TO_REGENERATE)
+        return await stream_answer(
+            engine, user_id=user_id, conversation_id=conversation_id, should_stop=should_stop, regenerate=True
+        )
+    if mode == "retry" and conversation_id is not None:
         try:
-            return await answer_last_message(engine, user_id=user_id, conversation_id=conversation_id)
+            return await stream_answer(engine, user_id=user_id, conversation_id=conversation_id, should_stop=should_stop)
         except InvalidInput:
             if not text:
                 raise
-    return await chat_turn(engine, user_id=user_id, message=text, conversation_id=conversation_id)
+    return await stream_turn(
+        engine, user_id=user_id, message=text, conversation_id=conversation_id, should_stop=should_stop
+    )
 
 
 class ChatState(AuthState):
@@ -80,6 +106,14 @@ class ChatState(AuthState):
     draft: str = ""
     running: bool = False
     loading_older: bool = False
+
+    # The reply being streamed: shown in a live bubble while `running`, then
+    # dropped for the stored message when the page is re-read.
+    live_for: str = ""  # the conversation it belongs to ("" until a new chat has its id)
+    live_text: str = ""
+    live_calls: list[ToolCallView] = []
+    stop_requested: bool = False
+    _redirect_to: str = ""  # a turn sent the page to this new conversation; its load is pending
 
     error: str = ""
     error_for: str = ""  # the conversation the error belongs to
@@ -132,6 +166,21 @@ class ChatState(AuthState):
         )
 
     @rx.var
+    def live_shown(self) -> bool:
+        """The live bubble belongs on this page (not on another conversation
+        the person opened while the reply streams)."""
+        return self.running and self.live_for == self.current_id
+
+    @rx.var
+    def regenerate_id(self) -> str:
+        """The reply Regenerate would replace: the thread's last message,
+        when it is a stored assistant reply and no turn is running."""
+        if self.running or not self.messages:
+            return ""
+        last = self.messages[-1]
+        return last.id if last.role == "assistant" and not last.pending else ""
+
+    @rx.var
     def is_empty(self) -> bool:
         return self.loaded and not self.not_found and not self.messages
 
@@ -148,6 +197,20 @@ class ChatState(AuthState):
         self.error_for = ""
         self.can_retry = False
         self.retry_text = ""
+
+    def _begin_turn(self) -> None:
+        self.running = True
+        self.stop_requested = False
+        self.live_for = self.current_id
+        self.live_text = ""
+        self.live_calls = []
+        self._clear_error()
+
+    def _end_turn(self) -> None:
+        self.running = False
+        self.stop_requested = False
+        self.live_text = ""
+        self.live_calls = []
 
     def _show(self, data: PageData, route_id: str) -> None:
         """Replace what the page shows with a fresh read."""
@@ -209,6 +272,8 @@ class ChatState(AuthState):
             self.loaded = True
             return rx.toast.error(error.message)
         self._show(data, route_id)
+        if self._redirect_to == self.current_id:
+            self._redirect_to = ""
         return None
 
     @rx.event
@@ -276,89 +341,204 @@ class ChatState(AuthState):
             self._clear_error()
 
     @rx.event(background=True)
-    async def send(self, form_data: dict[str, Any]) -> Any:
+    async def send(self, form_data: dict[str, Any]) -> AsyncIterator[Any]:
         """Composer submit (Enter or the send button)."""
-        return await self._start_turn(str(form_data.get("message", "")))
+        async for update in self._start_turn(str(form_data.get("message", ""))):
+            yield update
 
     @rx.event(background=True)
-    async def send_prompt(self, text: str) -> Any:
+    async def send_prompt(self, text: str) -> AsyncIterator[Any]:
         """An example prompt from the empty state."""
-        return await self._start_turn(text)
+        async for update in self._start_turn(text):
+            yield update
 
     @rx.event(background=True)
-    async def retry(self) -> Any:
+    async def retry(self) -> AsyncIterator[Any]:
+        """After a failed turn, or for a stored message left unanswered."""
         async with self:
             if self.running or not (self.can_retry or self.unanswered):
-                return None
+                return
             view_id, token, text = self.current_id, self.token, self.retry_text
-            self.running = True
-            self._clear_error()
-        return await self._finish_turn(view_id=view_id, token=token, text=text, retry=True)
+            self._begin_turn()
+        async for update in self._run_turn(view_id=view_id, token=token, text=text, mode="retry"):
+            yield update
 
-    async def _start_turn(self, text: str) -> Any:
+    @rx.event(background=True)
+    async def regenerate(self) -> AsyncIterator[Any]:
+        """Replace the last reply with a fresh one, streamed in its place."""
+        async with self:
+            if self.running or not self.regenerate_id:
+                return
+            view_id, token = self.current_id, self.token
+            self._begin_turn()
+            self.messages = self.messages[:-1]  # the live bubble takes its place
+        async for update in self._run_turn(view_id=view_id, token=token, text="", mode="regenerate"):
+            yield update
+
+    @rx.event
+    def stop(self) -> None:
+        """The Stop button. Only flags this session's own running turn (no
+        data is read or written here); the turn sees the flag at its next
+        event, stops the model and stores the partial reply as stopped."""
+        if self.running:
+            self.stop_requested = True
+
+    async def _start_turn(self, text: str) -> AsyncIterator[Any]:
         """Show the message at once (optimistic), then run the turn."""
         async with self:
             if self.running or self.not_found or not text.strip():
-                return None
+                return
             if len(text) > MAX_MESSAGE_CHARS:
                 self._set_error(too_long_text(len(text)))
-                return None
-            self.running = True
-            self._clear_error()
+                return
+            self._begin_turn()
             self.draft = ""
             self.messages = [*self.messages, pending_message(text)]
             view_id, token = self.current_id, self.token
-        return await self._finish_turn(view_id=view_id, token=token, text=text, retry=False)
+        async for update in self._run_turn(view_id=view_id, token=token, text=text, mode="send"):
+            yield update
 
-    async def _finish_turn(self, *, view_id: str, token: str, text: str, retry: bool) -> Any:
-        """Run the agent with no lock held, then re-read everything the page
-        shows. A failed turn still re-reads: the user message is stored, so
-        it stays on screen, and the notice offers a retry."""
+    async def _run_turn(self, *, view_id: str, token: str, text: str, mode: TurnMode) -> AsyncIterator[Any]:
+        """Stream the turn with no lock held, taking it briefly for each
+        update of the live bubble; then re-read everything the page shows. A
+        failed turn still re-reads: the user message is stored, so it stays
+        on screen, and the notice offers a retry."""
         engine = get_engine()
         conversation_id = parse_conversation_id(view_id)
+        page_id = view_id  # what `current_id` is while the page shows this turn
+        live = LiveReply()
         failure: ServiceError | None = None
         try:
             try:
                 user_id = await in_thread(authenticate, engine, token or None)
             except InvalidAuth:
                 async with self:
-                    return self._end_session()
+                    ended = self._end_session()
+                yield ended
+                return
+            except ServiceError as error:  # the database is down: nothing to re-read either
+                async with self:
+                    self._end_turn()
+                    self._set_error(error.message, code=error.error_code, retry_text=text)
+                return
             try:
-                result = await run_turn(user_id, conversation_id, text, retry=retry)
-                conversation_id = result.conversation_id
+                events = await open_stream(user_id, conversation_id, text, mode=mode, should_stop=live.should_stop)
             except InvalidAuth:
                 async with self:
-                    return self._end_session()
+                    ended = self._end_session()
+                yield ended
+                return
             except ServiceError as error:
                 failure = error
                 conversation_id = error.conversation_id or conversation_id
+            else:
+                async for event in events:
+                    if event.name == "user_message":
+                        conversation_id = uuid.UUID(event.data["conversation_id"])
+                        async with self:
+                            page_id, redirect = self._show_sent(
+                                message_view(event.data["message"]), view_id=view_id, shown_id=str(conversation_id)
+                            )
+                            live.stop = self.stop_requested
+                        if redirect is not None:
+                            yield redirect
+                    elif event.name == "error":
+                        failure = event_failure(event.data)
+                    elif live.add(event):
+                        # A finished tool call may have changed the list:
+                        # the tasks panel follows at once, read from the DB.
+                        tasks = await self._read_tasks(user_id) if event.name == "tool_result" else None
+                        async with self:
+                            self._show_live(live)
+                            if tasks is not None:
+                                self.tasks = tasks
             shown_id = str(conversation_id) if conversation_id else ""
+            if failure is not None and failure.error_code == InvalidAuth.error_code:
+                async with self:
+                    ended = self._end_session()
+                yield ended
+                return
             try:
                 data: PageData | None = await in_thread(read_page, engine, user_id=user_id, conversation_id=shown_id)
             except ServiceError as error:
                 data, failure = None, failure or error
         except Exception:
             async with self:
-                self.running = False
+                self._end_turn()
                 self._set_error("Something went wrong. Try again.", code="internal_error", retry_text=text)
             raise
         async with self:
-            self.running = False
-            if self.current_id != view_id:
-                # The person moved to another conversation meanwhile: keep
-                # that page, only refresh the lists every page shows.
-                if data is not None:
-                    self.conversations, self.tasks = data.conversations, data.tasks
-                return None
+            redirect = self._show_turn_end(
+                data, failure, page_id=page_id, view_id=view_id, shown_id=shown_id, text=text
+            )
+        if redirect is not None:
+            yield redirect
+
+    @staticmethod
+    async def _read_tasks(user_id: uuid.UUID) -> list[TaskView] | None:
+        try:
+            return await in_thread(read_tasks, get_engine(), user_id=user_id)
+        except ServiceError:
+            return None  # the end of the turn re-reads everything anyway
+
+    def _show_sent(self, stored: MessageView, *, view_id: str, shown_id: str) -> tuple[str, EventSpec | None]:
+        """The user message is stored: show the stored copy in place of the
+        optimistic one, and give a new chat its URL (and sidebar row) now,
+        while the reply streams. Returns the turn's page id and a redirect."""
+        self.live_for = shown_id
+        if self.current_id != view_id:
+            return view_id, None  # the person moved on; the end of the turn refreshes the lists
+        kept = [message for message in self.messages if not message.pending and message.id != stored.id]
+        self.messages = [*kept, stored]
+        if shown_id == view_id:
+            return view_id, None
+        self.current_id = shown_id
+        self._redirect_to = shown_id
+        return shown_id, rx.redirect(f"/chat/{shown_id}", replace=True)
+
+    def _show_live(self, live: LiveReply) -> None:
+        if live.text_changed:
+            self.live_text = tidy_partial(live.text)
+        if live.calls_changed:
+            self.live_calls = list(live.calls)
+        live.flushed()
+        live.stop = self.stop_requested
+
+    def _show_turn_end(
+        self,
+        data: PageData | None,
+        failure: ServiceError | None,
+        *,
+        page_id: str,
+        view_id: str,
+        shown_id: str,
+        text: str,
+    ) -> EventSpec | None:
+        """Replace the live bubble with what was stored (and the notice, if
+        the turn failed). Returns a redirect when a new chat got its id only
+        now (the turn failed before its message was stored)."""
+        self._end_turn()
+        if self.current_id != page_id:
+            # The person moved to another conversation meanwhile: keep
+            # that page, only refresh the lists every page shows.
             if data is not None:
-                self._show(data, shown_id)
-            if failure is not None:
-                self.current_id = shown_id
-                self._set_error(failure.message, code=failure.error_code, retry_text=text)
-            if shown_id and shown_id != view_id:
-                self._keep_error = failure is not None
-                return rx.redirect(f"/chat/{shown_id}", replace=True)
-        return None
+                self.conversations, self.tasks = data.conversations, data.tasks
+            return None
+        if data is not None:
+            self._show(data, shown_id)
+        if failure is not None:
+            self.current_id = shown_id
+            self._set_error(failure.message, code=failure.error_code, retry_text=text)
+        if not shown_id or shown_id == view_id:
+            return None
+        # The page's load of the new URL is still to come: keep the notice.
+        self._keep_error = failure is not None
+        if page_id == shown_id:  # already redirected when the message was stored
+            if self._redirect_to != shown_id:
+                self._keep_error = False
+            return None
+        self._redirect_to = shown_id
+        return rx.redirect(f"/chat/{shown_id}", replace=True)
 
     # ---------------------------------------------------------------- sidebar
 

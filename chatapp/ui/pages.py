@@ -19,12 +19,6 @@ STYLESHEETS = ["/chat.css"]
 TITLE = "chatapp"
 
 
-
-def theme() -> rx.Component:
-    """Light or dark follows the system until the toggle picks one."""
-    return rx.theme(appearance="inherit", accent_color="indigo", gray_color="slate", radius="large")
-
-
 def login_page() -> rx.Component:
     return auth_card("login")
 

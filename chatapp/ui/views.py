@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 # A tool call's one-line summary stops here; the full JSON is one click away.
 SUMMARY_CHARS = 80
+# A list item (or task checkbox, perhaps with its number) begun with nothing
+# after it yet, at the end of a reply cut short: an empty bullet on screen.
+DANGLING_ITEM = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d+[.)])(?:[ \t]+\[[ xX]?\]?(?:[ \t]+\d+[.)]?)?)?[ \t]*$")
 
 
 @dataclasses.dataclass
@@ -27,12 +31,14 @@ class ToolCallView:
     parameters_json: str = "{}"
     result_json: str = "null"
     failed: bool = False
+    pending: bool = False  # streamed: the tool is still running
 
 
 @dataclasses.dataclass
 class MessageView:
     """One message of the thread. `pending` marks the optimistic copy of a
-    message being sent, shown before the database has answered."""
+    message being sent, shown before the database has answered; `status` is
+    "stopped" for a reply the person stopped part-way."""
 
     id: str = ""
     seq: int = 0
@@ -41,6 +47,7 @@ class MessageView:
     created_at: str = ""
     tool_calls: list[ToolCallView] = dataclasses.field(default_factory=list)
     pending: bool = False
+    status: str = "complete"
 
 
 @dataclasses.dataclass
@@ -92,15 +99,38 @@ def tool_call_view(call: dict[str, Any]) -> ToolCallView:
     )
 
 
+def tidy_partial(text: str) -> str:
+    """A reply cut off mid-stream (live, or stored as stopped) as it should
+    read: without a trailing empty list item or trailing blank space."""
+    return DANGLING_ITEM.sub("", text.rstrip(" \t")).rstrip()
+
+
+def started_tool_call(event: dict[str, Any]) -> ToolCallView:
+    """A streamed `tool_call` event: the card, waiting for its result."""
+    view = tool_call_view({**event, "id": event.get("call_id", ""), "result": None})
+    view.result_json = ""
+    view.pending = True
+    return view
+
+
+def finished_tool_call(call: ToolCallView, event: dict[str, Any]) -> ToolCallView:
+    """The same card once its `tool_result` event has arrived."""
+    result = event.get("result")
+    return dataclasses.replace(call, result_json=pretty_json(result), failed=result_failed(result), pending=False)
+
+
 def message_view(message: dict[str, Any]) -> MessageView:
     """From `StoredMessage.view()`."""
+    status = str(message.get("status") or "complete")
+    content = str(message.get("content") or "")
     return MessageView(
         id=str(message["id"]),
         seq=int(message["seq"]),
         role=str(message["role"]),
-        content=str(message.get("content") or ""),
+        content=tidy_partial(content) if status == "stopped" else content,
         created_at=str(message.get("created_at") or ""),
         tool_calls=[tool_call_view(call) for call in message.get("tool_calls") or []],
+        status=status,
     )
 
 

@@ -1,6 +1,8 @@
 """The composer: multi-line, Enter sends and Shift+Enter is a newline,
 disabled while a turn runs, with a character counter that turns into a clear
-message past the service's 5000-character limit.
+message past the service's 5000-character limit. While a reply streams, a
+Stop button floats above it (not in the send button's place, where a
+double-click on Send would land on it).
 
 Enter-to-send and auto-height are small browser handlers here rather than
 Reflex's `enter_key_submit` / `auto_height` props: a controlled text area is
@@ -56,11 +58,35 @@ def counter() -> rx.Component:
     )
 
 
+def stop_button() -> rx.Component:
+    return rx.cond(
+        ChatState.running,
+        rx.box(
+            rx.button(
+                rx.cond(ChatState.stop_requested, rx.spinner(size="1"), rx.icon("square", size=12, fill="currentColor")),
+                rx.cond(ChatState.stop_requested, "Stopping…", "Stop"),
+                type="button",
+                on_click=ChatState.stop,
+                disabled=ChatState.stop_requested,
+                variant="surface",
+                color_scheme="gray",
+                radius="full",
+                size="2",
+                id="stop-button",
+                class_name="stop-button",
+                title="Stop the reply here; what it wrote so far is kept",
+            ),
+            class_name="stop-row",
+        ),
+    )
+
+
 def composer() -> rx.Component:
     return rx.cond(
         ChatState.not_found,
         rx.fragment(),
         rx.box(
+            stop_button(),
             rx.form(
                 rx.box(
                     rx.text_area(

@@ -1,6 +1,9 @@
 """The thread: messages in order with relative timestamps (exact on hover),
 assistant replies as Markdown with raw HTML switched off, tool-call cards,
-a "load older" trigger at the top and the error notice with its retry."""
+a "load older" trigger at the top, the reply being streamed (a live bubble
+whose text and tool cards grow as the events arrive), "Stopped" on a reply
+that was stopped part-way, Regenerate under the last reply, and the error
+notice with its retry."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import reflex as rx
 from chatapp.ui.chat_state import ChatState
 from chatapp.ui.components.empty_state import empty_state
 from chatapp.ui.components.tool_card import tool_card
-from chatapp.ui.views import MessageView
+from chatapp.ui.views import MessageView, ToolCallView
 
 EXACT_TIME = "dddd, D MMMM YYYY, HH:mm:ss"
 
@@ -44,21 +47,47 @@ def user_message(message: rx.Var[MessageView]) -> rx.Component:
     )
 
 
+def stopped_label() -> rx.Component:
+    return rx.badge(
+        rx.icon("circle-stop", size=12), "Stopped", color_scheme="amber", variant="soft", size="1", class_name="stopped-label"
+    )
+
+
+def regenerate_button() -> rx.Component:
+    return rx.button(
+        rx.icon("refresh-cw", size=13),
+        "Regenerate",
+        on_click=ChatState.regenerate,
+        variant="ghost",
+        color_scheme="gray",
+        size="1",
+        id="regenerate-button",
+        class_name="regenerate-button",
+        title="Replace this reply with a new one",
+    )
+
+
+def tool_cards(calls: rx.Var[list[ToolCallView]]) -> rx.Component:
+    return rx.cond(calls.length() > 0, rx.box(rx.foreach(calls, tool_card), class_name="tool-cards"))
+
+
 def assistant_message(message: rx.Var[MessageView]) -> rx.Component:
     return rx.box(
         rx.box(rx.icon("bot", size=16), class_name="avatar"),
         rx.box(
             markdown(message.content),
-            rx.cond(
-                message.tool_calls.length() > 0,
-                rx.box(rx.foreach(message.tool_calls, tool_card), class_name="tool-cards"),
+            tool_cards(message.tool_calls),
+            rx.box(
+                timestamp(message),
+                rx.cond(message.status == "stopped", stopped_label()),
+                rx.cond(ChatState.regenerate_id == message.id, regenerate_button()),
+                class_name="message-meta",
             ),
-            timestamp(message),
             class_name="assistant-body",
         ),
         class_name="message assistant",
         id=f"message-{message.seq}",
-        custom_attrs={"data-role": "assistant"},
+        custom_attrs={"data-role": "assistant", "data-status": message.status},
     )
 
 
@@ -69,14 +98,33 @@ def message_row(message: rx.Var[MessageView]) -> rx.Component:
     return rx.cond(message.role == "user", user_message(message), assistant_message(message))
 
 
-def thinking() -> rx.Component:
+def typing_dots() -> rx.Component:
+    return rx.box(rx.box(class_name="dot"), rx.box(class_name="dot"), rx.box(class_name="dot"), class_name="typing")
+
+
+def live_reply() -> rx.Component:
+    """The reply as it streams: its text so far (Markdown, re-rendered as it
+    grows; dots until the first words) and its tool calls, each card shown
+    when the call starts and completed when its result arrives. Not a
+    `data-role` message: it is replaced by the stored reply when the turn
+    ends."""
     return rx.cond(
-        ChatState.running,
+        ChatState.live_shown,
         rx.box(
             rx.box(rx.icon("bot", size=16), class_name="avatar"),
-            rx.box(rx.box(class_name="dot"), rx.box(class_name="dot"), rx.box(class_name="dot"), class_name="typing"),
-            class_name="message assistant",
-            id="thinking",
+            rx.box(
+                rx.cond(
+                    ChatState.live_text != "",
+                    rx.box(markdown(ChatState.live_text), class_name="live-text", id="live-text"),
+                    typing_dots(),
+                ),
+                tool_cards(ChatState.live_calls),
+                rx.cond(ChatState.stop_requested, rx.text("Stopping…", class_name="timestamp")),
+                class_name="assistant-body",
+            ),
+            class_name="message assistant live",
+            id="live-reply",
+            custom_attrs={"aria-busy": "true"},
         ),
     )
 
@@ -193,7 +241,7 @@ def thread() -> rx.Component:
                     load_older(),
                     rx.cond(ChatState.is_empty & ~ChatState.running, empty_state()),
                     rx.foreach(ChatState.messages, lambda message: message_row(message=message)),
-                    thinking(),
+                    live_reply(),
                     error_notice(),
                     unanswered_notice(),
                     class_name="thread-inner",

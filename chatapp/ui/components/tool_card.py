@@ -1,6 +1,8 @@
 """A tool call as a compact card under its assistant message: the tool's
 name and a one-line summary of its parameters, expandable (a native
-<details>, so it needs no state) to the full parameters and result."""
+<details>, so it needs no state) to the full parameters and result. While a
+reply streams, a card appears when its call starts ("running") and gets its
+result and status when the call finishes."""
 
 from __future__ import annotations
 
@@ -18,9 +20,13 @@ def json_block(label: str, text: rx.Var[str]) -> rx.Component:
 
 def status_badge(call: rx.Var[ToolCallView]) -> rx.Component:
     return rx.cond(
-        call.failed,
-        rx.badge("error", color_scheme="red", variant="soft", size="1"),
-        rx.badge("ok", color_scheme="green", variant="soft", size="1"),
+        call.pending,
+        rx.badge(rx.spinner(size="1"), "running", color_scheme="gray", variant="soft", size="1", class_name="tool-running"),
+        rx.cond(
+            call.failed,
+            rx.badge("error", color_scheme="red", variant="soft", size="1"),
+            rx.badge("ok", color_scheme="green", variant="soft", size="1"),
+        ),
     )
 
 
@@ -36,9 +42,9 @@ def tool_card(call: rx.Var[ToolCallView]) -> rx.Component:
         ),
         rx.box(
             json_block("Parameters", call.parameters_json),
-            json_block("Result", call.result_json),
+            json_block("Result", rx.cond(call.pending, "…", call.result_json)),
             class_name="tool-body",
         ),
         class_name="tool-card",
-        custom_attrs={"data-tool": call.tool_name},
+        custom_attrs={"data-tool": call.tool_name, "data-pending": rx.cond(call.pending, "true", "false")},
     )

@@ -1,0 +1,78 @@
+"""The reply being streamed, between a turn's events and the page.
+
+`LiveReply` lives in the background handler that runs the turn (never in
+Reflex state, never across turns): it collects text deltas and tool-call
+events and says when the page should be updated. Text deltas are pushed at
+most every `FLUSH_SECONDS`, so a fast model does not turn every token into a
+state update over the socket; tool events are pushed at once. When the turn
+ends the page forgets all of this and re-reads what the database stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from chatapp.services.errors import ServiceError
+from chatapp.services.streaming import TurnEvent
+from chatapp.ui.reads import parse_conversation_id
+from chatapp.ui.views import ToolCallView, finished_tool_call, started_tool_call
+
+# How often streamed text reaches the page: reads as typing, costs at most
+# ~20 small state updates a second.
+FLUSH_SECONDS = 0.05
+
+
+@dataclasses.dataclass
+class LiveReply:
+    text: str = ""
+    calls: list[ToolCallView] = dataclasses.field(default_factory=list)
+    text_changed: bool = False
+    calls_changed: bool = False
+    stop: bool = False  # the page asked to stop; read by the turn's should_stop
+    last_flush: float = 0.0
+
+    async def should_stop(self) -> bool:
+        """Passed to the service as `should_stop`: no lock, no I/O; `stop`
+        is refreshed from the page's state at every flush."""
+        return self.stop
+
+    def add(self, event: TurnEvent) -> bool:
+        """Take one streamed event; True when the page should show it now."""
+        if event.name == "text_delta":
+            self.text += str(event.data.get("delta", ""))
+            self.text_changed = True
+            return time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        if event.name == "tool_call":
+            self.calls.append(started_tool_call(event.data))
+            self.calls_changed = True
+            return True
+        if event.name == "tool_result":
+            call_id = str(event.data.get("call_id", ""))
+            self.calls = [
+                finished_tool_call(call, event.data) if call.id == call_id and call.pending else call
+                for call in self.calls
+            ]
+            self.calls_changed = True
+            return True
+        return False
+
+    def flushed(self) -> None:
+        self.text_changed = self.calls_changed = False
+        self.last_flush = time.monotonic()
+
+    @property
+    def dirty(self) -> bool:
+        return self.text_changed or self.calls_changed
+
+
+def event_failure(data: dict[str, Any]) -> ServiceError:
+    """An `error` event as the ServiceError it reports (same message, same
+    error_code), so a streamed failure is handled like a raised one."""
+    failure = ServiceError(
+        str(data.get("error") or "Something went wrong. Try again."),
+        conversation_id=parse_conversation_id(data.get("conversation_id")),
+    )
+    failure.error_code = str(data.get("error_code") or "internal_error")
+    return failure
