@@ -6,6 +6,7 @@ protect nothing, since any handler can be called directly over the socket).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
@@ -73,14 +74,14 @@ class AuthState(rx.State):
         self.token = ""  # expired or forged: drop it
         return None
 
-    @rx.event
-    async def log_in(self, form_data: dict[str, Any]) -> Any:
+    async def _submit_credentials(self, operation: Callable[..., auth.Session], form_data: dict[str, Any]) -> Any:
+        """Sign in or sign up: the same form, the same errors, a different service call."""
         self.busy = True
         self.form_error = ""
         yield
         try:
             session = await in_thread(
-                auth.login, get_engine(), email=str(form_data.get("email", "")), password=str(form_data.get("password", ""))
+                operation, get_engine(), email=str(form_data.get("email", "")), password=str(form_data.get("password", ""))
             )
         except ServiceError as error:
             self.form_error = error.message
@@ -90,20 +91,14 @@ class AuthState(rx.State):
         yield self._signed_in(session)
 
     @rx.event
+    async def log_in(self, form_data: dict[str, Any]) -> Any:
+        async for update in self._submit_credentials(auth.login, form_data):
+            yield update
+
+    @rx.event
     async def sign_up(self, form_data: dict[str, Any]) -> Any:
-        self.busy = True
-        self.form_error = ""
-        yield
-        try:
-            session = await in_thread(
-                auth.register, get_engine(), email=str(form_data.get("email", "")), password=str(form_data.get("password", ""))
-            )
-        except ServiceError as error:
-            self.form_error = error.message
-            self.busy = False
-            return
-        self.busy = False
-        yield self._signed_in(session)
+        async for update in self._submit_credentials(auth.register, form_data):
+            yield update
 
     @rx.event
     def go_home(self) -> EventSpec:
