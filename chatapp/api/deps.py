@@ -9,9 +9,9 @@ from fastapi import Depends, Header, Path, Request
 from sqlalchemy import Engine
 
 from chatapp.config import Settings
-from chatapp.services.auth import authenticate, bearer_token, decode_token
+from chatapp.services.auth import bearer_token, decode_token, user_exists
 from chatapp.services.database import in_thread
-from chatapp.services.errors import Forbidden, InvalidInput
+from chatapp.services.errors import Forbidden, InvalidAuth, InvalidInput
 
 
 def get_engine(request: Request) -> Engine:
@@ -43,14 +43,12 @@ async def path_user_checked(
     engine: EngineDep,
     subject: Annotated[uuid.UUID, Depends(token_subject)],
     user_id: Annotated[uuid.UUID, Depends(path_user_id)],
-    authorization: Annotated[str | None, Header()] = None,
 ) -> uuid.UUID:
     """The path's user, once the token is valid, names an existing user, and
     speaks for that same user."""
-    await in_thread(authenticate, engine, bearer_token(authorization))
-    if subject != user_id:
-        raise Forbidden("The token does not belong to this user.")
-    return user_id
+    if not await in_thread(user_exists, engine, subject):
+        raise InvalidAuth("Unknown user.")
+    return path_user_fast(subject, user_id)
 
 
 def path_user_fast(

@@ -26,7 +26,7 @@ from chatapp.config import Settings, get_settings
 from chatapp.db import Conversation, Message, ToolCall, User
 from chatapp.db.types import utcnow
 from chatapp.services.auth import JWT_ALGORITHM
-from chatapp.services.conversations import title_from_message
+from chatapp.services.conversations import owned_conversation, title_from_message
 from chatapp.services.database import in_thread, is_unavailable, transaction
 from chatapp.services.errors import AgentFailed, AgentTimeout, InvalidAuth, InvalidInput, NotFound, ServiceError, Unavailable
 from chatapp.services.history import rebuild_history
@@ -273,11 +273,7 @@ async def answer(engine: Engine, started: StartedTurn, *, user_id: uuid.UUID, se
 
 
 def last_message(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> StoredMessage | None:
-    owned = connection.execute(
-        select(Conversation.id).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
-    ).first()
-    if owned is None:
-        raise NotFound("Conversation not found.")
+    owned_conversation(connection, user_id=user_id, conversation_id=conversation_id)
     latest = read_tail(connection, conversation_id, limit=1)
     return latest[-1] if latest else None
 

@@ -10,10 +10,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
-from chatapp.db import Conversation, Message
-from chatapp.db.types import iso_z, utcnow
+from chatapp.db import Conversation
+from chatapp.db.types import iso_z
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidInput, NotFound
 from chatapp.services.messages import StoredMessage, has_older, read_tail
@@ -119,12 +119,3 @@ def delete_conversation(engine: Engine, *, user_id: uuid.UUID, conversation_id: 
         ).rowcount
     if not deleted:
         raise NotFound("Conversation not found.")
-
-
-def count_messages(engine: Engine, *, conversation_id: uuid.UUID) -> int:
-    with transaction(engine) as connection:
-        return connection.execute(select(func.count()).where(Message.conversation_id == conversation_id)).scalar_one()
-
-
-def touch(connection: Connection, conversation_id: uuid.UUID) -> None:
-    connection.execute(update(Conversation).where(Conversation.id == conversation_id).values(updated_at=utcnow()))
