@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_connect_timeout_seconds: int = 3
     data_dir: Path = PROJECT_ROOT / "data"
+    # Shared by every worker: in-flight turn events, stop signals, rate counters.
+    # Unset (zero-config, one worker): an in-process bus serves the same contract.
+    redis_url: str | None = None
+    # On SIGTERM a worker finishes the turns it runs for up to this long.
+    shutdown_grace_seconds: float = 30.0
 
     @property
     def sqlalchemy_url(self) -> str:
