@@ -28,10 +28,10 @@ $(BUN):
 
 install: $(VENV)/.installed $(BUN)
 
-# Debian packages the tests need: PostgreSQL 15 and Chromium.
+# Debian packages the tests need: PostgreSQL 15, Redis and Chromium.
 system-deps:
-	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x $(CHROMIUM) ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium >/dev/null; \
+	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x $(CHROMIUM) ] || ! command -v redis-server >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium redis-server >/dev/null; \
 	fi
 
 migrate: install

@@ -26,6 +26,7 @@ from chatapp.api.app import create_api
 from chatapp.config import Settings
 from chatapp.db import make_engine, upgrade_database
 from tests.pg_cluster import PgCluster, free_port, remove_cluster, start_cluster
+from tests.redis_server import RedisServer, start_redis
 from tests.servers import ThreadServer
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -36,6 +37,23 @@ def pg_cluster() -> Iterator[PgCluster]:
     cluster = start_cluster()
     yield cluster
     remove_cluster(cluster)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A real Redis, flushed for each test that uses it."""
+    import redis
+
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url
 
 
 @pytest.fixture(scope="session")
