@@ -39,7 +39,7 @@ from chatapp.config import Settings  # noqa: E402
 from chatapp.db import Conversation, Message, ToolCall, make_engine, upgrade_database  # noqa: E402
 from chatapp.db.types import utcnow  # noqa: E402
 from chatapp.services import auth  # noqa: E402
-from chatapp.services.chat import chat_turn  # noqa: E402
+from chatapp.services import turns  # noqa: E402
 from chatapp.services.tokens import message_tokens  # noqa: E402
 from tests.pg_cluster import free_port, remove_cluster, start_cluster  # noqa: E402
 from tests.servers import ThreadServer  # noqa: E402
@@ -99,6 +99,11 @@ def seed_conversation(engine: Engine, user_id: uuid.UUID, messages: int) -> uuid
         if calls:
             connection.execute(insert(ToolCall), calls)
     return conversation_id
+
+
+async def chat_turn(engine: Engine, *, user_id: uuid.UUID, message: str, conversation_id: uuid.UUID | None,
+                    settings: Settings) -> dict:
+    return await turns.chat(engine, settings, user_id=user_id, message=message, conversation_id=conversation_id)
 
 
 def percentile(samples: list[float], pct: float) -> float:

@@ -127,12 +127,20 @@ def failing_api(engine: Engine, closed_port: int) -> Iterator[LiveApi]:
     yield from serve(engine, openai_base_url=f"http://127.0.0.1:{closed_port}/v1")
 
 
-def test_agent_failure_is_500_and_keeps_the_user_message(failing_api: LiveApi, engine: Engine) -> None:
+def stored_lifecycle(http: httpx.Client, account: Account, conversation_id: str) -> list[tuple]:
+    page = http.get(f"/api/{account.user_id}/conversations/{conversation_id}", headers=account.headers).json()
+    return [(m["seq"], m["role"], m["status"], m["error_code"]) for m in page["messages"]]
+
+
+def test_agent_failure_is_500_and_stores_a_failed_answer(failing_api: LiveApi, engine: Engine) -> None:
     with httpx.Client(base_url=failing_api.base_url, timeout=60) as http:
         account = register(http)
         body = assert_error(send(http, account, "Add task: Buy groceries"), 500, "agent_error")
         assert body["conversation_id"]
-        assert stored_messages(engine, body["conversation_id"]) == [(1, "user", "Add task: Buy groceries")]
+        assert stored_messages(engine, body["conversation_id"]) == [(1, "user", "Add task: Buy groceries"), (2, "assistant", "")]
+        assert stored_lifecycle(http, account, body["conversation_id"]) == [
+            (1, "user", "complete", None), (2, "assistant", "failed", "agent_error")
+        ]
 
 
 def test_conversation_goes_on_after_an_agent_failure(failing_api: LiveApi, engine: Engine) -> None:
@@ -145,8 +153,11 @@ def test_conversation_goes_on_after_an_agent_failure(failing_api: LiveApi, engin
             healthy = Account(account.user_id, token, account.email)
             body = send(http, healthy, "Add task: Buy groceries", conversation_id).json()
             assert body["status"] == "success"
-            assert [m["seq"] for m in body["messages"]] == [1, 2, 3]
+            assert [(m["seq"], m["status"]) for m in body["messages"]] == [
+                (1, "complete"), (2, "failed"), (3, "complete"), (4, "complete")
+            ]
             assert body["messages"][-1]["content"] == "I've added task 1: Buy groceries."
+            assert body["messages"][-1]["reply_to"] == body["messages"][2]["id"]
 
 
 @pytest.fixture
@@ -183,4 +194,6 @@ def test_agent_beyond_its_time_limit_is_500_timeout(engine: Engine, hanging_prov
             started = time.monotonic()
             body = assert_error(send(http, account, "what's left?"), 500, "timeout")
             assert time.monotonic() - started < 10
-            assert stored_messages(engine, body["conversation_id"]) == [(1, "user", "what's left?")]
+            assert stored_lifecycle(http, account, body["conversation_id"]) == [
+                (1, "user", "complete", None), (2, "assistant", "failed", "timeout")
+            ]

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import httpx
-from sqlalchemy import Engine
 
-from chatapp.services.chat import start_turn
-from chatapp.services.conversations import open_conversation
-from chatapp.services.streaming import TurnEvent, run_streamed_turn
 from tests.conftest import Account, LiveApi, send
 
 
@@ -93,32 +88,12 @@ def test_turn_is_stored_when_the_client_disconnects_mid_stream(client: httpx.Cli
     while time.monotonic() < deadline:
         listed = client.get(f"/api/{alice.user_id}/conversations", headers=alice.headers).json()["conversations"]
         page = client.get(f"/api/{alice.user_id}/conversations/{listed[0]['id']}", headers=alice.headers).json()
-        if len(page["messages"]) == 2:
+        if len(page["messages"]) == 2 and page["messages"][-1]["status"] == "complete":
             break
         time.sleep(0.1)
     reply = page["messages"][-1]
     assert reply["role"] == "assistant" and reply["content"] == "I've added task 1: Buy groceries."
     assert reply["tool_calls"][0]["result"]["task_id"] == 1
-
-
-async def test_stopping_stores_the_partial_reply_marked_stopped(live_api: LiveApi, alice: Account, engine: Engine) -> None:
-    user_id = uuid.UUID(alice.user_id)
-    started = await start_turn(engine, user_id=user_id, message="tell me what you can do", conversation_id=None)
-    events: list[TurnEvent] = []
-
-    async def stop_after_two_deltas() -> bool:
-        return sum(1 for event in events if event.name == "text_delta") >= 2
-
-    result = await run_streamed_turn(
-        engine, started, user_id=user_id, settings=live_api.settings, emit=events.append,
-        should_stop=stop_after_two_deltas,
-    )
-    deltas_seen = [event.data["delta"] for event in events if event.name == "text_delta"]
-    assert result is not None and len(deltas_seen) == 2
-    page = open_conversation(engine, user_id=user_id, conversation_id=started.conversation_id)
-    stopped = page.messages[-1]
-    assert stopped.status == "stopped" and stopped.content == "".join(deltas_seen)
-    assert events[-1].name == "done" and events[-1].data["messages"][-1]["status"] == "stopped"
 
 
 def test_provider_failure_mid_stream_is_an_error_event(engine: Engine) -> None:
@@ -134,55 +109,8 @@ def test_provider_failure_mid_stream_is_an_error_event(engine: Engine) -> None:
             account = register(http)
             events = stream(http, account, "hello")
     assert [name for name, _ in events] == ["user_message", "error"]
+    assert events[0][1]["answer_id"]
     error = events[-1][1]
     assert error["status"] == "error" and error["error_code"] == "agent_error"
     assert error["conversation_id"] == events[0][1]["conversation_id"]
 
-
-
-
-async def collect(events) -> list[TurnEvent]:  # type: ignore[no-untyped-def]
-    return [event async for event in events]
-
-
-async def test_regenerate_replaces_the_last_reply_keeping_seq_gap_free(live_api: LiveApi, alice: Account, engine: Engine) -> None:
-    from chatapp.services.chat import chat_turn
-    from chatapp.services.streaming import stream_answer
-
-    user_id = uuid.UUID(alice.user_id)
-    first = await chat_turn(engine, user_id=user_id, message="add buy milk", settings=live_api.settings)
-    events = await collect(await stream_answer(
-        engine, user_id=user_id, conversation_id=first.conversation_id, settings=live_api.settings, regenerate=True,
-    ))
-    assert events[-1].name == "done"
-    page = open_conversation(engine, user_id=user_id, conversation_id=first.conversation_id)
-    assert [(m.seq, m.role) for m in page.messages] == [(1, "user"), (2, "assistant")]
-    assert page.messages[1].id != first.messages[-1].id
-    assert page.messages[1].content == "I've added task 2: buy milk."  # the tool ran again
-
-
-async def test_retry_answers_a_stored_unanswered_message_once(live_api: LiveApi, alice: Account, engine: Engine) -> None:
-    from chatapp.services.chat import start_turn
-    from chatapp.services.streaming import stream_answer
-
-    user_id = uuid.UUID(alice.user_id)
-    started = await start_turn(engine, user_id=user_id, message="hello", conversation_id=None)  # as after a failed turn
-    events = await collect(await stream_answer(
-        engine, user_id=user_id, conversation_id=started.conversation_id, settings=live_api.settings,
-    ))
-    assert events[-1].name == "done"
-    page = open_conversation(engine, user_id=user_id, conversation_id=started.conversation_id)
-    assert [(m.seq, m.role) for m in page.messages] == [(1, "user"), (2, "assistant")]
-
-
-async def test_regenerate_without_a_reply_is_refused(live_api: LiveApi, alice: Account, engine: Engine) -> None:
-    import pytest
-
-    from chatapp.services.chat import start_turn
-    from chatapp.services.errors import InvalidInput
-    from chatapp.services.streaming import stream_answer
-
-    user_id = uuid.UUID(alice.user_id)
-    started = await start_turn(engine, user_id=user_id, message="hello", conversation_id=None)
-    with pytest.raises(InvalidInput):
-        await stream_answer(engine, user_id=user_id, conversation_id=started.conversation_id, regenerate=True)

@@ -5,26 +5,32 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from chatapp.api.deps import ChatUser, CurrentUser, EngineDep, SettingsDep
 from chatapp.api.schemas import (
     ChatRequest, ChatResponse, ConversationDetail, ConversationList, ConversationOut, ErrorResponse, RenameRequest,
 )
-from chatapp.services import conversations
-from chatapp.services.chat import chat_turn
+from chatapp.services import conversations, turns
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidInput
-from chatapp.services.streaming import TurnEvent, stream_turn
+from chatapp.services.turn_events import TurnEvent, server_sent_event
 
 router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 500, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 422, 500, 503)
 }
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key", min_length=1, max_length=255,
+        description="Client-chosen, 1-255 characters, scoped to you, kept 24 h. The same key with the same body "
+        "answers the same turn (waiting for it if it is still running); with another body, 422 idempotency_mismatch.",
+    ),
+]
 
 
 def conversation_uuid(value: str) -> uuid.UUID:
@@ -35,24 +41,34 @@ def conversation_uuid(value: str) -> uuid.UUID:
 
 
 @router.post("/chat", response_model=ChatResponse, responses=ERRORS)
-async def chat(body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
+async def chat(
+    body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Send a message; the assistant answers (calling task tools as needed).
-    Omit `conversation_id` to start a new conversation."""
-    result = await chat_turn(
-        engine, user_id=user_id, message=body.message, conversation_id=body.conversation_id, settings=settings
+    Omit `conversation_id` to start a new conversation. A failed turn answers
+    in the error shape; its user message and failed answer stay stored."""
+    return await turns.chat(
+        engine, settings, user_id=user_id, message=body.message, conversation_id=body.conversation_id,
+        idempotency_key=idempotency_key,
     )
-    return result.view()
 
 
 async def server_sent_events(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
     async for event in events:
-        yield f"event: {event.name}\ndata: {json.dumps(event.data)}\n\n".encode()
+        yield server_sent_event(event)
+
+
+def event_stream(events: AsyncIterator[TurnEvent]) -> StreamingResponse:
+    return StreamingResponse(
+        server_sent_events(events), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 STREAM_DOC = {
     200: {
         "content": {"text/event-stream": {}},
-        "description": "Server-sent events: `user_message` {conversation_id, message}, `text_delta` {delta}, "
+        "description": "Server-sent events: `user_message` {conversation_id, message, answer_id}, `text_delta` {delta}, "
         "`tool_call` {call_id, tool_name, parameters}, `tool_result` {call_id, tool_name, result}, then "
         "`done` (exactly the /chat success body) or `error` (the error shape).",
     },
@@ -61,16 +77,18 @@ STREAM_DOC = {
 
 
 @router.post("/chat/stream", responses=STREAM_DOC, response_class=StreamingResponse)
-async def chat_stream(body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep) -> StreamingResponse:
+async def chat_stream(
+    body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None,
+) -> StreamingResponse:
     """The same turn as `/chat`, answered as it happens. Bad input and auth
-    failures answer before the stream, as plain JSON errors."""
-    events = await stream_turn(
-        engine, user_id=user_id, message=body.message, conversation_id=body.conversation_id, settings=settings
+    failures answer before the stream, as plain JSON errors. A replayed
+    Idempotency-Key attaches to the same turn: live if it is running, its
+    `done`/`error` event if it has finished."""
+    begun = await turns.begin_turn(
+        engine, settings, user_id=user_id, message=body.message, conversation_id=body.conversation_id,
+        idempotency_key=idempotency_key,
     )
-    return StreamingResponse(
-        server_sent_events(events), media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(turns.turn_events(engine, settings, begun, user_id=user_id))
 
 
 @router.get("/conversations", response_model=ConversationList, responses=ERRORS)
@@ -90,6 +108,7 @@ async def open_conversation(
     conversation_id: str,
     user_id: CurrentUser,
     engine: EngineDep,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
     before_seq: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
@@ -98,6 +117,7 @@ async def open_conversation(
     page = await in_thread(
         conversations.open_conversation, engine, user_id=user_id,
         conversation_id=conversation_uuid(conversation_id), limit=limit, before_seq=before_seq,
+        turn_timeout_seconds=settings.turn_timeout_seconds,
     )
     return {"conversation": page.conversation, "messages": [m.view() for m in page.messages], "has_more": page.has_more}
 

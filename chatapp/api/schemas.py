@@ -42,7 +42,9 @@ class MessageOut(BaseModel):
     seq: int
     role: Literal["user", "assistant"]
     content: str
-    status: str
+    status: Literal["in_progress", "complete", "stopped", "failed"]
+    error_code: str | None = None
+    reply_to: str | None = None
     created_at: str
     tool_calls: list[ToolCallOut]
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, text
 from sqlmodel import Column, Field, SQLModel
 
 from chatapp.db.types import JSONValue, UTCDateTime, utcnow
@@ -33,6 +33,11 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_id_seq"),
         Index("ix_messages_conversation_id_tokens_before", "conversation_id", "tokens_before"),
+        # Finds a conversation's running turns without walking its history.
+        Index(
+            "ix_messages_in_progress", "conversation_id",
+            postgresql_where=text("status = 'in_progress'"), sqlite_where=text("status = 'in_progress'"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -42,8 +47,16 @@ class Message(SQLModel, table=True):
     seq: int = Field(nullable=False)
     role: str = Field(max_length=16, nullable=False)
     content: str = Field(sa_column=Column(Text, nullable=False))
-    # complete | stopped (the person pressed Stop mid-stream)
+    # An answer's lifecycle: in_progress -> complete | stopped | failed.
+    # User messages are always complete.
     status: str = Field(default="complete", max_length=16, nullable=False)
+    # Why a failed answer failed (agent_error, timeout, interrupted, ...).
+    error_code: str | None = Field(default=None, max_length=32, nullable=True)
+    # The user message an answer answers, so interleaved turns stay readable.
+    reply_to: uuid.UUID | None = Field(default=None, nullable=True)
+    # When the current attempt at an answer started: a turn still in
+    # progress long after this died with its worker.
+    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     # Tokens this message (with its tool calls) costs in the model's input,
     # counted once at write time so the history window is chosen in SQL.
     token_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"}, nullable=False)

@@ -16,6 +16,7 @@ from chatapp.db import Conversation
 from chatapp.db.types import iso_z
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidInput, NotFound
+from chatapp.services.lifecycle import interrupt_cutoff, settle_in_page
 from chatapp.services.messages import StoredMessage, has_older, read_tail
 
 MAX_TITLE_LENGTH = 200
@@ -82,14 +83,17 @@ def list_conversations(engine: Engine, *, user_id: uuid.UUID, limit: int = 50, o
 
 
 def open_conversation(
-    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int = MAX_PAGE, before_seq: int | None = None
+    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int = MAX_PAGE, before_seq: int | None = None,
+    turn_timeout_seconds: float,
 ) -> MessagePage:
     """A conversation with a page of its messages, read backwards by seq:
-    the latest page first, then `before_seq` = the oldest seq in hand."""
+    the latest page first, then `before_seq` = the oldest seq in hand. An
+    answer whose worker died is settled as interrupted on the way."""
     limit = page_size(limit)
     with transaction(engine) as connection:
         conversation = owned_conversation(connection, user_id=user_id, conversation_id=conversation_id)
         messages = read_tail(connection, conversation_id, limit=limit, before_seq=before_seq)
+        settle_in_page(connection, conversation_id, messages, interrupt_cutoff(turn_timeout_seconds))
     return MessagePage(conversation_view(conversation), messages, has_older(messages))
 
 

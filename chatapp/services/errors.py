@@ -57,3 +57,34 @@ class AgentTimeout(ServiceError):
 class Unavailable(ServiceError):
     error_code = "database_error"
     http_status = 503
+
+
+class Interrupted(ServiceError):
+    """The worker running the turn stopped (crash, kill, deploy past the
+    grace period); the user message is stored and a retry answers it."""
+
+    error_code = "interrupted"
+    http_status = 503
+
+
+class IdempotencyMismatch(ServiceError):
+    error_code = "idempotency_mismatch"
+    http_status = 422
+
+
+# What a stored failed answer's error_code means, for answering it again.
+FAILURES: dict[str, tuple[type[ServiceError], str]] = {
+    "agent_error": (AgentFailed, "The assistant failed to answer. Your message was saved; try again."),
+    "timeout": (AgentTimeout, "The assistant did not answer in time. Your message was saved; try again."),
+    "interrupted": (Interrupted, "The reply was interrupted before it finished. Your message was saved; retry to get an answer."),
+    "database_error": (Unavailable, "The database is unavailable. Try again shortly."),
+    "not_found": (NotFound, "The conversation was deleted during the turn."),
+}
+
+
+def failure_for(error_code: str | None, conversation_id: object = None, *, message: str | None = None) -> ServiceError:
+    kind, default = FAILURES.get(error_code or "", (AgentFailed, FAILURES["agent_error"][1]))
+    error = kind(message or default)
+    error.error_code = error_code or kind.error_code
+    error.conversation_id = uuid.UUID(str(conversation_id)) if conversation_id else None
+    return error

@@ -39,7 +39,7 @@ def message_items(message: StoredMessage) -> list[dict[str, Any]]:
              "arguments": json.dumps(call.parameters)}
         )
         items.append({"type": "function_call_output", "call_id": call.call_id, "output": json.dumps(call.result)})
-    if message.content:
+    if message.content and message.status != "failed":  # a failed answer's tools ran; its text is not an answer
         items.append({"role": "assistant", "content": message.content})
     return items
 
@@ -51,16 +51,19 @@ def transcript_lines(message: StoredMessage) -> list[str]:
         f"Assistant called {call.tool_name}({json.dumps(call.parameters)}) -> {json.dumps(call.result)}"
         for call in message.tool_calls
     ]
-    if message.content:
+    if message.content and message.status != "failed":
         lines.append(f"Assistant: {message.content}")
     return lines
 
 
 def split_turns(messages: list[StoredMessage]) -> list[list[StoredMessage]]:
     """Group messages into turns; assistant messages before the first user
-    message in hand belong to a turn the window cut, so they go."""
+    message in hand belong to a turn the window cut, so they go. Answers
+    still being written (a concurrent turn's) are not history yet."""
     turns: list[list[StoredMessage]] = []
     for message in messages:
+        if message.status == "in_progress":
+            continue
         if message.role == "user":
             turns.append([message])
         elif turns:

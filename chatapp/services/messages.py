@@ -46,6 +46,9 @@ class StoredMessage:
     created_at: datetime
     token_count: int = 0
     tokens_before: int = 0
+    error_code: str | None = None
+    reply_to: uuid.UUID | None = None
+    started_at: datetime | None = None
     tool_calls: list[StoredToolCall] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
@@ -55,6 +58,8 @@ class StoredMessage:
             "role": self.role,
             "content": self.content,
             "status": self.status,
+            "error_code": self.error_code,
+            "reply_to": str(self.reply_to) if self.reply_to else None,
             "created_at": iso_z(self.created_at),
             "tool_calls": [call.view() for call in self.tool_calls],
         }
@@ -62,8 +67,9 @@ class StoredMessage:
 
 MESSAGE_COLUMNS = (
     Message.id, Message.seq, Message.role, Message.content, Message.status, Message.created_at,
-    Message.token_count, Message.tokens_before,
+    Message.token_count, Message.tokens_before, Message.error_code, Message.reply_to, Message.started_at,
 )
+TOOL_CALL_AT = len(MESSAGE_COLUMNS)
 
 
 def _tail_statement(*, budgeted: bool, bounded: bool) -> Any:
@@ -116,9 +122,9 @@ def rows_to_messages(rows: Any) -> list[StoredMessage]:
     messages: list[StoredMessage] = []
     for row in rows:
         if not messages or messages[-1].id != row[0]:
-            messages.append(StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7]))
-        if row[8] is not None:
-            messages[-1].tool_calls.append(StoredToolCall(row[8], row[9], row[10], row[11], row[12], row[13]))
+            messages.append(StoredMessage(*row[:TOOL_CALL_AT]))
+        if row[TOOL_CALL_AT] is not None:
+            messages[-1].tool_calls.append(StoredToolCall(*row[TOOL_CALL_AT:TOOL_CALL_AT + 6]))
     return messages
 
 

@@ -19,10 +19,12 @@ from reflex.event import EventSpec
 from chatapp.db import get_engine
 from chatapp.services import conversations as conversation_service
 from chatapp.services.auth import authenticate
-from chatapp.services.chat import MAX_MESSAGE_CHARS
+from chatapp.config import get_settings
+from chatapp.services import turns
 from chatapp.services.database import in_thread
-from chatapp.services.errors import InvalidAuth, InvalidInput, ServiceError
-from chatapp.services.streaming import StopCheck, TurnEvent, stream_answer, stream_turn
+from chatapp.services.errors import Conflict, InvalidAuth, InvalidInput, ServiceError
+from chatapp.services.turn_events import TurnEvent
+from chatapp.services.turns import MAX_MESSAGE_CHARS
 from chatapp.ui.live import LiveReply, event_failure
 from chatapp.ui.reads import (
     PageData,
@@ -69,26 +71,24 @@ async def open_stream(
     text: str,
     *,
     mode: TurnMode,
-    should_stop: StopCheck,
 ) -> AsyncIterator[TurnEvent]:
     """Start one streamed turn through the service layer. The user message
     is stored (or the input refused, raising) before this returns."""
-    engine = get_engine()
+    engine, settings = get_engine(), get_settings()
     if mode == "regenerate":
         if conversation_id is None:
             raise InvalidInput(NOTHING_TO_REGENERATE)
-        return await stream_answer(
-            engine, user_id=user_id, conversation_id=conversation_id, should_stop=should_stop, regenerate=True
-        )
+        begun = await turns.begin_answer(engine, settings, user_id=user_id, conversation_id=conversation_id, regenerate=True)
+        return turns.turn_events(engine, settings, begun, user_id=user_id)
     if mode == "retry" and conversation_id is not None:
         try:
-            return await stream_answer(engine, user_id=user_id, conversation_id=conversation_id, should_stop=should_stop)
-        except InvalidInput:
+            begun = await turns.begin_answer(engine, settings, user_id=user_id, conversation_id=conversation_id, regenerate=False)
+            return turns.turn_events(engine, settings, begun, user_id=user_id)
+        except Conflict:
             if not text:
                 raise
-    return await stream_turn(
-        engine, user_id=user_id, message=text, conversation_id=conversation_id, should_stop=should_stop
-    )
+    begun = await turns.begin_turn(engine, settings, user_id=user_id, message=text, conversation_id=conversation_id)
+    return turns.turn_events(engine, settings, begun, user_id=user_id)
 
 
 class ChatState(AuthState):
@@ -376,12 +376,21 @@ class ChatState(AuthState):
             yield update
 
     @rx.event
-    def stop(self) -> None:
-        """The Stop button. Only flags this session's own running turn (no
-        data is read or written here); the turn sees the flag at its next
-        event, stops the model and stores the partial reply as stopped."""
-        if self.running:
-            self.stop_requested = True
+    async def stop(self) -> None:
+        """The Stop button: asks the conversation's running turn to stop,
+        wherever it runs; it stores the partial reply as stopped."""
+        if not self.running or self.stop_requested:
+            return
+        self.stop_requested = True
+        conversation_id = parse_conversation_id(self.live_for or self.current_id)
+        if conversation_id is None:
+            return
+        engine = get_engine()
+        try:
+            user_id = await in_thread(authenticate, engine, self.token or None)
+            await turns.stop(engine, get_settings(), user_id=user_id, conversation_id=conversation_id)
+        except ServiceError:
+            self.stop_requested = False
 
     async def _start_turn(self, text: str) -> AsyncIterator[Any]:
         """Show the message at once (optimistic), then run the turn."""
@@ -422,7 +431,7 @@ class ChatState(AuthState):
                     self._set_error(error.message, code=error.error_code, retry_text=text)
                 return
             try:
-                events = await open_stream(user_id, conversation_id, text, mode=mode, should_stop=live.should_stop)
+                events = await open_stream(user_id, conversation_id, text, mode=mode)
             except InvalidAuth:
                 async with self:
                     ended = self._end_session()
@@ -439,7 +448,6 @@ class ChatState(AuthState):
                             page_id, redirect = self._show_sent(
                                 message_view(event.data["message"]), view_id=view_id, shown_id=str(conversation_id)
                             )
-                            live.stop = self.stop_requested
                         if redirect is not None:
                             yield redirect
                     elif event.name == "error":
@@ -502,7 +510,6 @@ class ChatState(AuthState):
         if live.calls_changed:
             self.live_calls = list(live.calls)
         live.flushed()
-        live.stop = self.stop_requested
 
     def _show_turn_end(
         self,

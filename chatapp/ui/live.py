@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from chatapp.services.errors import ServiceError
-from chatapp.services.streaming import TurnEvent
+from chatapp.services.turn_events import TurnEvent
 from chatapp.ui.reads import parse_conversation_id
 from chatapp.ui.views import ToolCallView, finished_tool_call, started_tool_call
 
@@ -30,13 +30,7 @@ class LiveReply:
     calls: list[ToolCallView] = dataclasses.field(default_factory=list)
     text_changed: bool = False
     calls_changed: bool = False
-    stop: bool = False  # the page asked to stop; read by the turn's should_stop
     last_flush: float = 0.0
-
-    async def should_stop(self) -> bool:
-        """Passed to the service as `should_stop`: no lock, no I/O; `stop`
-        is refreshed from the page's state at every flush."""
-        return self.stop
 
     def add(self, event: TurnEvent) -> bool:
         """Take one streamed event; True when the page should show it now."""

@@ -12,6 +12,7 @@ import uuid
 
 from sqlalchemy import Engine
 
+from chatapp.config import get_settings
 from chatapp.services import conversations, tasks
 from chatapp.services.auth import email_of
 from chatapp.services.errors import NotFound
@@ -70,7 +71,8 @@ def read_thread(
 ) -> Thread:
     """Raises NotFound for a missing conversation or someone else's."""
     page = conversations.open_conversation(
-        engine, user_id=user_id, conversation_id=conversation_id, limit=THREAD_PAGE, before_seq=before_seq
+        engine, user_id=user_id, conversation_id=conversation_id, limit=THREAD_PAGE, before_seq=before_seq,
+        turn_timeout_seconds=get_settings().turn_timeout_seconds,
     )
     return Thread(
         conversation_id=str(conversation_id),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import reflex as rx
 from reflex.vars import Var
 
-from chatapp.services.chat import MAX_MESSAGE_CHARS
+from chatapp.services.turns import MAX_MESSAGE_CHARS
 from chatapp.ui.chat_state import ChatState
 
 # The counter appears once a message gets this long.

@@ -1,0 +1,147 @@
+"""The turn bus: a running turn's live events and its stop signal, shared
+by every worker.
+
+It carries only what is in flight. The database stays the truth: a follower
+that finds no events (a dead worker, an expired stream) asks the database.
+
+- `RedisTurnBus` (REDIS_URL set): one Redis Stream per turn, so a follower
+  on any worker replays what was produced so far and then follows live; it
+  expires 30 minutes after its last event while running and 5 minutes after
+  the turn ends. A stop request is a key the running turn polls.
+- `MemoryTurnBus` (no REDIS_URL: zero-config, one worker): the same contract
+  in process memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chatapp.agent.loop_local import loop_local
+from chatapp.config import Settings
+from chatapp.services.turn_events import FINAL, TurnEvent, decode, encode
+
+RUNNING_TTL_SECONDS = 30 * 60
+ENDED_TTL_SECONDS = 5 * 60
+STOP_POLL_SECONDS = 0.2
+
+
+class TurnBus(Protocol):
+    async def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None: ...
+
+    def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
+        """Every event of the turn from its first, then live, ending after
+        the final one; `None` after each `idle_seconds` without an event, so
+        the follower can ask the database whether the turn is still alive."""
+        ...
+
+    async def request_stop(self, turn_id: uuid.UUID) -> None: ...
+
+    async def wait_for_stop(self, turn_id: uuid.UUID) -> None: ...
+
+
+@dataclass
+class _Channel:
+    events: list[TurnEvent] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class MemoryTurnBus:
+    def __init__(self) -> None:
+        self._channels: dict[uuid.UUID, _Channel] = {}
+
+    def _channel(self, turn_id: uuid.UUID) -> _Channel:
+        return self._channels.setdefault(turn_id, _Channel())
+
+    async def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
+        channel = self._channel(turn_id)
+        channel.events.extend(events)
+        channel.changed.set()
+        channel.changed = asyncio.Event()
+        if any(isinstance(event, FINAL) for event in events):
+            asyncio.get_running_loop().call_later(ENDED_TTL_SECONDS, self._channels.pop, turn_id, None)
+
+    async def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
+        seen = 0
+        while True:
+            # Not created here: a follower of a turn this process never ran
+            # must not leave a channel behind. It looks again after each wait.
+            channel = self._channels.get(turn_id) or _Channel()
+            while seen < len(channel.events):
+                event = channel.events[seen]
+                seen += 1
+                yield event
+                if isinstance(event, FINAL):
+                    return
+            try:
+                await asyncio.wait_for(channel.changed.wait(), idle_seconds)
+            except TimeoutError:
+                yield None
+
+    async def request_stop(self, turn_id: uuid.UUID) -> None:
+        self._channel(turn_id).stop.set()
+
+    async def wait_for_stop(self, turn_id: uuid.UUID) -> None:
+        await self._channel(turn_id).stop.wait()
+
+
+class RedisTurnBus:
+    def __init__(self, url: str) -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(url)
+
+    @staticmethod
+    def _events_key(turn_id: uuid.UUID) -> str:
+        return f"chatapp:turn:{turn_id}:events"
+
+    @staticmethod
+    def _stop_key(turn_id: uuid.UUID) -> str:
+        return f"chatapp:turn:{turn_id}:stop"
+
+    async def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
+        key = self._events_key(turn_id)
+        ended = any(isinstance(event, FINAL) for event in events)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.xadd(key, {"e": encode(event)})
+            pipe.expire(key, ENDED_TTL_SECONDS if ended else RUNNING_TTL_SECONDS)
+            await pipe.execute()
+
+    async def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
+        key = self._events_key(turn_id)
+        last = "0-0"
+        while True:
+            reply = await self._redis.xread({key: last}, block=max(1, int(idle_seconds * 1000)), count=500)
+            if not reply:
+                yield None
+                continue
+            for entry_id, fields in reply[0][1]:
+                last = entry_id
+                event = decode(fields[b"e"])
+                yield event
+                if isinstance(event, FINAL):
+                    return
+
+    async def request_stop(self, turn_id: uuid.UUID) -> None:
+        await self._redis.set(self._stop_key(turn_id), b"1", ex=RUNNING_TTL_SECONDS)
+
+    async def wait_for_stop(self, turn_id: uuid.UUID) -> None:
+        key = self._stop_key(turn_id)
+        while not await self._redis.exists(key):
+            await asyncio.sleep(STOP_POLL_SECONDS)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def turn_bus(settings: Settings) -> TurnBus:
+    """One bus per event loop: a Redis connection pool belongs to the loop
+    that opened it (Reflex and the tests run several)."""
+    if settings.redis_url:
+        return loop_local(("turn-bus", settings.redis_url), lambda: RedisTurnBus(settings.redis_url or ""))
+    return loop_local(("turn-bus", None), MemoryTurnBus)

@@ -1,0 +1,333 @@
+"""A turn as durable records: the user message and its answer, the answer's
+lifecycle (in_progress -> complete | stopped | failed), its tool calls as
+each finishes, and the idempotency key that names the turn.
+
+Every function is one short transaction, run in a worker thread by the
+pipeline (chatapp.services.turns).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from chatapp.db import Conversation, IdempotencyKey, Message, ToolCall, User
+from chatapp.db.types import as_utc, utcnow
+from chatapp.services.conversations import owned_conversation, title_from_message
+from chatapp.services.database import transaction
+from chatapp.services.lifecycle import interrupt_cutoff, settle_in_page, settle_interrupted
+from chatapp.services.errors import Conflict, IdempotencyMismatch, InvalidAuth, NotFound
+from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, StoredToolCall, has_older, read_tail, read_window
+
+RESPONSE_PAGE = 100
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+# Hot-path statements, built once: constructing them costs more than running them.
+ALLOCATE_SEQ = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("b_conversation_id"), Conversation.user_id == bindparam("b_user_id"))
+    .values(last_seq=Conversation.last_seq + bindparam("b_count"),
+            token_total=Conversation.token_total + bindparam("b_tokens"), updated_at=bindparam("b_now"))
+    .returning(Conversation.last_seq, Conversation.token_total)
+)
+INSERT_MESSAGES = insert(Message)
+INSERT_CONVERSATION = insert(Conversation)
+INSERT_TOOL_CALL = insert(ToolCall)
+FINISH_ANSWER = (
+    update(Message)
+    .where(Message.id == bindparam("b_id"), Message.status == "in_progress")
+    .values(content=bindparam("b_content"), status=bindparam("b_status"), error_code=bindparam("b_error_code"),
+            token_count=bindparam("b_tokens"))
+)
+ADD_TOKENS = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("b_conversation_id"))
+    .values(token_total=Conversation.token_total + bindparam("b_tokens"), updated_at=bindparam("b_now"))
+)
+
+
+@dataclass
+class StartedTurn:
+    """A turn whose user message and in-progress answer are stored."""
+
+    conversation_id: uuid.UUID
+    user_message: StoredMessage
+    answer: StoredMessage
+    history: list[StoredMessage]  # the window the answer is written from, through the user message
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """An Idempotency-Key as presented: who, which key, for what."""
+
+    user_id: uuid.UUID
+    key: str
+    route: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class KnownTurn:
+    """The key was used before: answer with that turn, start nothing."""
+
+    conversation_id: uuid.UUID
+    answer_id: uuid.UUID
+
+
+def _insert_ignoring_conflict(connection: Connection) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(IdempotencyKey).on_conflict_do_nothing(index_elements=["user_id", "key"])
+
+
+def claim_key(connection: Connection, use: KeyUse, *, conversation_id: uuid.UUID, answer_id: uuid.UUID) -> KnownTurn | None:
+    """Claim the key for the turn about to be stored, in its transaction.
+    A concurrent request with the same key waits on the key's row until this
+    transaction ends, then finds it taken: it never starts a second turn."""
+    now = utcnow()
+    connection.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_TTL))
+    claimed = connection.execute(
+        _insert_ignoring_conflict(connection).values(
+            user_id=use.user_id, key=use.key, route=use.route, fingerprint=use.fingerprint,
+            conversation_id=conversation_id, answer_id=answer_id, created_at=now,
+        )
+    ).rowcount
+    if claimed:
+        return None
+    row = connection.execute(
+        select(IdempotencyKey.route, IdempotencyKey.fingerprint, IdempotencyKey.conversation_id, IdempotencyKey.answer_id)
+        .where(IdempotencyKey.user_id == use.user_id, IdempotencyKey.key == use.key)
+    ).one()
+    if (row.route, row.fingerprint) != (use.route, use.fingerprint):
+        raise IdempotencyMismatch("This Idempotency-Key was used for a different request. Use a new key.")
+    return KnownTurn(row.conversation_id, row.answer_id)
+
+
+def allocate_seqs(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID, count: int, tokens: int) -> tuple[int, int]:
+    """Reserve `count` seqs and add `tokens` to the running total; returns
+    (the first seq, tokens before it). The UPDATE takes the conversation's
+    row lock, so concurrent turns get gap-free, unique seqs; it also checks
+    ownership and moves updated_at, in one statement."""
+    row = connection.execute(
+        ALLOCATE_SEQ,
+        {"b_conversation_id": conversation_id, "b_user_id": user_id, "b_now": utcnow(), "b_count": count,
+         "b_tokens": tokens},
+    ).first()
+    if row is None:
+        if connection.execute(select(User.id).where(User.id == user_id)).first() is None:
+            raise InvalidAuth("Unknown user.")
+        raise NotFound("Conversation not found.")
+    return row[0] - count + 1, row[1] - tokens
+
+
+def new_answer(conversation_id: uuid.UUID, *, seq: int, reply_to: uuid.UUID, tokens_before: int, answer_id: uuid.UUID | None = None) -> StoredMessage:
+    now = utcnow()
+    return StoredMessage(answer_id or uuid.uuid4(), seq, "assistant", "", "in_progress", now, 0, tokens_before,
+                         None, reply_to, now)
+
+
+def message_row(conversation_id: uuid.UUID, message: StoredMessage) -> dict[str, Any]:
+    return {
+        "id": message.id, "conversation_id": conversation_id, "seq": message.seq, "role": message.role,
+        "content": message.content, "status": message.status, "created_at": message.created_at,
+        "token_count": message.token_count, "tokens_before": message.tokens_before,
+        "error_code": message.error_code, "reply_to": message.reply_to, "started_at": message.started_at,
+    }
+
+
+def store_new_turn(
+    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str, tokens: int,
+    key: KeyUse | None, token_budget: int, turn_timeout_seconds: float,
+) -> StartedTurn | KnownTurn:
+    """Commit the user message and its in-progress answer together, before
+    the agent runs, so a failing or crashed agent never loses what the
+    person wrote and never leaves a turn nobody can see; then read the
+    history it is answered from."""
+    answer_id = uuid.uuid4()
+    is_new = conversation_id is None
+    conversation_id = conversation_id or uuid.uuid4()
+    try:
+        with transaction(engine) as connection:
+            if key is not None:
+                known = claim_key(connection, key, conversation_id=conversation_id, answer_id=answer_id)
+                if known is not None:
+                    return known
+            if is_new:
+                now = utcnow()
+                connection.execute(
+                    INSERT_CONVERSATION,
+                    {"id": conversation_id, "user_id": user_id, "title": title_from_message(content), "last_seq": 2,
+                     "token_total": tokens, "created_at": now, "updated_at": now},
+                )
+                seq, tokens_before = 1, 0
+            else:
+                seq, tokens_before = allocate_seqs(
+                    connection, user_id=user_id, conversation_id=conversation_id, count=2, tokens=tokens
+                )
+            now = utcnow()
+            user_message = StoredMessage(uuid.uuid4(), seq, "user", content, "complete", now, tokens, tokens_before)
+            answer = new_answer(conversation_id, seq=seq + 1, reply_to=user_message.id,
+                                tokens_before=tokens_before + tokens, answer_id=answer_id)
+            connection.execute(INSERT_MESSAGES, [message_row(conversation_id, user_message), message_row(conversation_id, answer)])
+    except IntegrityError as error:
+        # Only a user deleted meanwhile can break a foreign key here.
+        raise InvalidAuth("Unknown user.") from error
+    if seq == 1:
+        return StartedTurn(conversation_id, user_message, answer, [user_message])
+    with transaction(engine) as connection:
+        history = read_window(connection, conversation_id, through=user_message, limit=RESPONSE_PAGE, token_budget=token_budget)
+        settle_in_page(connection, conversation_id, history, interrupt_cutoff(turn_timeout_seconds))
+    return StartedTurn(conversation_id, user_message, answer, history)
+
+
+def _last_user_message(connection: Connection, conversation_id: uuid.UUID) -> StoredMessage | None:
+    row = connection.execute(
+        select(*MESSAGE_COLUMNS).where(Message.conversation_id == conversation_id, Message.role == "user")
+        .order_by(Message.seq.desc()).limit(1)
+    ).first()
+    return StoredMessage(*row) if row else None
+
+
+def _answer_to(connection: Connection, conversation_id: uuid.UUID, user_message: StoredMessage) -> StoredMessage | None:
+    row = connection.execute(
+        select(*MESSAGE_COLUMNS).where(
+            Message.conversation_id == conversation_id, Message.role == "assistant", Message.reply_to == user_message.id
+        ).order_by(Message.seq.desc()).limit(1)
+    ).first()
+    return StoredMessage(*row) if row else None
+
+
+def store_answer_again(
+    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, regenerate: bool, key: KeyUse | None,
+    token_budget: int, turn_timeout_seconds: float,
+) -> StartedTurn | KnownTurn:
+    """Retry (a failed or missing answer) or regenerate (any finished
+    answer) the last user message: its answer is reset to in progress in
+    place (same id, same seq), so seq stays gap-free and the user message is
+    never stored twice. Two concurrent attempts: one wins, the other is a
+    conflict."""
+    with transaction(engine) as connection:
+        owned_conversation(connection, user_id=user_id, conversation_id=conversation_id)
+        settle_interrupted(connection, conversation_id, interrupt_cutoff(turn_timeout_seconds))
+        user_message = _last_user_message(connection, conversation_id)
+        answer = _answer_to(connection, conversation_id, user_message) if user_message else None
+        answer_id = answer.id if answer else uuid.uuid4()
+        if key is not None:  # a replay is answered before any state check
+            known = claim_key(connection, key, conversation_id=conversation_id, answer_id=answer_id)
+            if known is not None:
+                return known
+        if user_message is None or (regenerate and answer is None):
+            raise Conflict("There is no answer to " + ("regenerate." if regenerate else "retry."), conversation_id=conversation_id)
+        if answer is not None and answer.status == "in_progress":
+            raise Conflict("The answer is still being written. Stop it first, or wait.", conversation_id=conversation_id)
+        if not regenerate and answer is not None and answer.status != "failed":
+            raise Conflict("The last message already has an answer; regenerate it instead.", conversation_id=conversation_id)
+        if answer is None:
+            seq, tokens_before = allocate_seqs(connection, user_id=user_id, conversation_id=conversation_id, count=1, tokens=0)
+            answer = new_answer(conversation_id, seq=seq, reply_to=user_message.id, tokens_before=tokens_before, answer_id=answer_id)
+            connection.execute(INSERT_MESSAGES, [message_row(conversation_id, answer)])
+        else:
+            now = utcnow()
+            reset = connection.execute(
+                update(Message).where(Message.id == answer.id, Message.status == answer.status)
+                .values(status="in_progress", content="", error_code=None, token_count=0, started_at=now)
+            ).rowcount
+            if not reset:
+                raise Conflict("Another request is already answering this message.", conversation_id=conversation_id)
+            connection.execute(delete(ToolCall).where(ToolCall.message_id == answer.id))
+            connection.execute(ADD_TOKENS, {"b_conversation_id": conversation_id, "b_tokens": -answer.token_count, "b_now": now})
+            answer = new_answer(conversation_id, seq=answer.seq, reply_to=user_message.id,
+                                tokens_before=answer.tokens_before, answer_id=answer.id)
+        history = read_window(connection, conversation_id, through=user_message, limit=RESPONSE_PAGE, token_budget=token_budget)
+    return StartedTurn(conversation_id, history[-1], answer, history)
+
+
+def store_tool_call(engine: Engine, *, answer_id: uuid.UUID, position: int, call: StoredToolCall) -> None:
+    """Each tool call lands as it finishes: a turn that fails later still
+    shows what its tools did."""
+    try:
+        with transaction(engine) as connection:
+            connection.execute(
+                INSERT_TOOL_CALL,
+                {"id": call.id, "message_id": answer_id, "position": position, "call_id": call.call_id,
+                 "tool_name": call.tool_name, "parameters": call.parameters, "result": call.result,
+                 "executed_at": call.executed_at},
+            )
+    except IntegrityError as error:
+        raise NotFound("The conversation was deleted during the turn.") from error
+
+
+def finish_answer(
+    engine: Engine, *, conversation_id: uuid.UUID, answer: StoredMessage, status: str, error_code: str | None = None,
+) -> bool:
+    """Store the answer's final text and status. False when it was no
+    longer in progress (deleted with its conversation, or settled)."""
+    with transaction(engine) as connection:
+        finished = connection.execute(
+            FINISH_ANSWER,
+            {"b_id": answer.id, "b_content": answer.content, "b_status": status, "b_error_code": error_code,
+             "b_tokens": answer.token_count},
+        ).rowcount
+        if finished:
+            connection.execute(ADD_TOKENS, {"b_conversation_id": conversation_id, "b_tokens": answer.token_count, "b_now": utcnow()})
+    if finished:
+        answer.status, answer.error_code = status, error_code
+    return bool(finished)
+
+
+def response_page(history: list[StoredMessage], answer: StoredMessage) -> tuple[list[StoredMessage], bool]:
+    page = (history + [answer])[-RESPONSE_PAGE:]
+    return page, has_older(page)
+
+
+def read_answer(engine: Engine, *, user_id: uuid.UUID, answer_id: uuid.UUID, turn_timeout_seconds: float) -> tuple[uuid.UUID, list[StoredMessage]] | None:
+    """A stored turn as /chat answers it: the page of messages through its
+    answer (settling it first if its worker died). None if it is gone."""
+    with transaction(engine) as connection:
+        row = connection.execute(
+            select(Message.conversation_id, Message.seq).join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.id == answer_id, Conversation.user_id == user_id)
+        ).first()
+        if row is None:
+            return None
+        page = read_tail(connection, row.conversation_id, limit=RESPONSE_PAGE, before_seq=row.seq + 1)
+        settle_in_page(connection, row.conversation_id, page, interrupt_cutoff(turn_timeout_seconds))
+    return row.conversation_id, page
+
+
+def running_answers(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, turn_timeout_seconds: float) -> list[uuid.UUID]:
+    """The answers being written in a conversation, newest first (dead ones
+    are settled on the way)."""
+    with transaction(engine) as connection:
+        owned_conversation(connection, user_id=user_id, conversation_id=conversation_id)
+        rows = connection.execute(
+            select(Message.id, Message.started_at)
+            .where(Message.conversation_id == conversation_id, Message.status == "in_progress")
+            .order_by(Message.seq.desc())
+        ).all()
+        cutoff = interrupt_cutoff(turn_timeout_seconds)
+        alive = [row.id for row in rows if row.started_at is not None and as_utc(row.started_at) >= cutoff]
+        if len(alive) < len(rows):
+            settle_interrupted(connection, conversation_id, cutoff)
+    return alive
+
+
+def answer_status(engine: Engine, *, answer_id: uuid.UUID) -> tuple[str, datetime | None] | None:
+    with transaction(engine) as connection:
+        row = connection.execute(select(Message.status, Message.started_at).where(Message.id == answer_id)).first()
+    return (row.status, row.started_at) if row else None
+
+
+def settle_answer_if_dead(engine: Engine, *, answer_id: uuid.UUID, turn_timeout_seconds: float) -> None:
+    with transaction(engine) as connection:
+        connection.execute(
+            update(Message).where(
+                and_(Message.id == answer_id, Message.status == "in_progress",
+                     Message.started_at < interrupt_cutoff(turn_timeout_seconds))
+            ).values(status="failed", error_code="interrupted")
+        )

@@ -1,0 +1,428 @@
+"""The one turn pipeline every surface forwards.
+
+start (store the user message and its in-progress answer) -> run the agent
+in a task of its own, publishing typed events on the turn bus -> store the
+answer (complete, stopped or failed) -> done or failed. `/chat` awaits the
+outcome; `/chat/stream`, the resume route and the web UI follow the events.
+Retry, regenerate, stop, idempotent replays and dead-worker recovery are
+decided here, never in a surface.
+
+Nothing survives in memory between turns: the database holds every turn's
+record, the bus only what is in flight, so any worker can serve, follow or
+stop any turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import Engine
+
+from chatapp.agent import assistant as agent_events
+from chatapp.agent.assistant import stream_assistant
+from chatapp.agent.task_tools import TurnContext
+from chatapp.config import Settings
+from chatapp.db.types import utcnow
+from chatapp.services import inflight
+from chatapp.services.auth import JWT_ALGORITHM
+from chatapp.services.bus import TurnBus, turn_bus
+from chatapp.services.database import in_thread, is_unavailable
+from chatapp.services.errors import (
+    AgentFailed, AgentTimeout, Interrupted, InvalidInput, NotFound, ServiceError, Unavailable, failure_for,
+)
+from chatapp.services.history import rebuild_history
+from chatapp.services.messages import StoredMessage, StoredToolCall
+from chatapp.services.tokens import message_tokens
+from chatapp.services import turn_store
+from chatapp.services.turn_store import KeyUse, KnownTurn, StartedTurn
+from chatapp.services.turn_events import (
+    FINAL, TextDelta, ToolFinished, ToolStarted, TurnDone, TurnEvent, TurnFailed, UserMessageStored,
+)
+
+MAX_MESSAGE_CHARS = 5000
+MAX_KEY_CHARS = 255
+# Streamed text reaches the bus at most this often: a fast model's tokens
+# travel in a few batches, not one message each.
+PUBLISH_INTERVAL_SECONDS = 0.05
+# A follower that hears nothing for this long asks the database whether
+# the turn is still alive.
+FOLLOW_IDLE_SECONDS = 2.0
+
+
+@dataclass
+class TurnResult:
+    conversation_id: uuid.UUID
+    messages: list[StoredMessage]
+    has_more: bool
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "status": "success",
+            "conversation_id": str(self.conversation_id),
+            "messages": [message.view() for message in self.messages],
+            "has_more": self.has_more,
+        }
+
+
+# ---- input -----------------------------------------------------------------
+
+def validate_message(message: Any) -> str:
+    if not isinstance(message, str):
+        raise InvalidInput("message must be a string.")
+    if not message.strip():
+        raise InvalidInput("message must not be empty.")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise InvalidInput(f"message is longer than {MAX_MESSAGE_CHARS} characters.")
+    return message.strip()
+
+
+def key_use(key: str | None, *, user_id: uuid.UUID, route: str, body: dict[str, Any]) -> KeyUse | None:
+    """An Idempotency-Key is 1-255 printable characters, scoped to the user;
+    the fingerprint of the body tells a replay from a misused key."""
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_CHARS or not key.isprintable():
+        raise InvalidInput(f"Idempotency-Key must be 1-{MAX_KEY_CHARS} printable characters.")
+    fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return KeyUse(user_id, key, route, fingerprint)
+
+
+def tool_token(user_id: uuid.UUID, settings: Settings) -> str:
+    """A short-lived token the MCP server authenticates, so the tools act as
+    exactly this user for exactly this turn."""
+    now = utcnow()
+    expires = now + timedelta(seconds=settings.turn_timeout_seconds + 60)
+    return jwt.encode({"sub": str(user_id), "iat": now, "exp": expires}, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
+
+
+def refuse_while_draining() -> None:
+    if not inflight.accepting_turns():
+        raise Unavailable("This server is restarting. Try again in a moment.")
+
+
+# ---- starting a turn ---------------------------------------------------------
+
+async def begin_turn(
+    engine: Engine, settings: Settings, *, user_id: uuid.UUID, message: Any,
+    conversation_id: uuid.UUID | None = None, idempotency_key: str | None = None,
+) -> StartedTurn | KnownTurn:
+    """Validate and store a new user message with its in-progress answer,
+    or find the turn an Idempotency-Key already names."""
+    content = validate_message(message)
+    key = key_use(idempotency_key, user_id=user_id, route="chat",
+                  body={"message": content, "conversation_id": conversation_id})
+    refuse_while_draining()
+    return await in_thread(
+        turn_store.store_new_turn, engine, user_id=user_id, conversation_id=conversation_id, content=content,
+        tokens=message_tokens(content), key=key, token_budget=settings.history_token_budget,
+        turn_timeout_seconds=settings.turn_timeout_seconds,
+    )
+
+
+async def begin_answer(
+    engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID, regenerate: bool,
+    idempotency_key: str | None = None,
+) -> StartedTurn | KnownTurn:
+    """Retry a failed (or missing) answer, or regenerate the last one."""
+    route = "regenerate" if regenerate else "retry"
+    key = key_use(idempotency_key, user_id=user_id, route=route, body={"conversation_id": conversation_id})
+    refuse_while_draining()
+    return await in_thread(
+        turn_store.store_answer_again, engine, user_id=user_id, conversation_id=conversation_id, regenerate=regenerate,
+        key=key, token_budget=settings.history_token_budget, turn_timeout_seconds=settings.turn_timeout_seconds,
+    )
+
+
+# ---- running a turn ----------------------------------------------------------
+
+class EventPublisher:
+    """Hands events to the bus from a task of its own: the agent loop only
+    appends to a list (no I/O per token), and consecutive text deltas that
+    pile up while a publish is in flight travel as one."""
+
+    def __init__(self, bus: TurnBus, turn_id: uuid.UUID) -> None:
+        self._bus, self._turn_id = bus, turn_id
+        self._pending: list[TurnEvent] = []
+        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._closed = False
+        self._task = asyncio.create_task(self._run())
+
+    def emit(self, event: TurnEvent) -> None:
+        self._pending.append(event)
+        self._wake.set()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._closing.set()
+        self._wake.set()
+        await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = coalesce(self._pending), []
+            if batch:
+                try:
+                    await self._bus.publish(self._turn_id, batch)
+                except Exception:  # the bus is best effort; the database has the turn
+                    pass
+            if self._closed and not self._pending:
+                return
+            if not self._closed:  # let deltas gather, but never delay the end
+                try:
+                    await asyncio.wait_for(self._closing.wait(), PUBLISH_INTERVAL_SECONDS)
+                except TimeoutError:
+                    pass
+
+
+def coalesce(events: list[TurnEvent]) -> list[TurnEvent]:
+    merged: list[TurnEvent] = []
+    for event in events:
+        if isinstance(event, TextDelta) and merged and isinstance(merged[-1], TextDelta):
+            merged[-1] = TextDelta(merged[-1].delta + event.delta)
+        else:
+            merged.append(event)
+    return merged
+
+
+def turn_failure(error: BaseException, *, conversation_id: uuid.UUID, settings: Settings) -> ServiceError:
+    """What a failed run means to the caller; the user message is stored
+    either way, and so is the failed answer."""
+    if isinstance(error, ServiceError):
+        error.conversation_id = error.conversation_id or conversation_id
+        return error
+    if isinstance(error, TimeoutError):
+        return AgentTimeout(
+            f"The assistant did not answer within {settings.turn_timeout_seconds:g} seconds. Your message was saved; try again.",
+            conversation_id=conversation_id,
+        )
+    if is_unavailable(error):
+        return Unavailable("The database is unavailable. Try again shortly.", conversation_id=conversation_id)
+    return AgentFailed("The assistant failed to answer. Your message was saved; try again.", conversation_id=conversation_id)
+
+
+class TurnRun:
+    """One run of the agent for one stored answer."""
+
+    def __init__(self, engine: Engine, settings: Settings, started: StartedTurn, *, user_id: uuid.UUID) -> None:
+        self.engine, self.settings, self.started, self.user_id = engine, settings, started, user_id
+        self.bus = turn_bus(settings)
+        self.parts: list[str] = []
+        self.calls: list[StoredToolCall] = []
+
+    async def consume(self, publisher: EventPublisher) -> agent_events.AgentReply:
+        context = TurnContext(tool_token=tool_token(self.user_id, self.settings))
+        history = rebuild_history(self.started.history, token_budget=self.settings.history_token_budget)
+        events = stream_assistant(self.settings, context, history)
+        try:
+            async for event in events:
+                if isinstance(event, agent_events.TextDelta):
+                    self.parts.append(event.text)
+                    publisher.emit(TextDelta(event.text))
+                elif isinstance(event, agent_events.ToolStarted):
+                    publisher.emit(ToolStarted(event.call.call_id, event.call.tool_name, event.call.parameters))
+                elif isinstance(event, agent_events.ToolFinished):
+                    await self.store_call(event.call)
+                    publisher.emit(ToolFinished(event.call.call_id, event.call.tool_name, event.call.result))
+                else:
+                    return event
+        finally:
+            await events.aclose()
+        raise AgentFailed("The assistant stopped without an answer.")
+
+    async def store_call(self, record: agent_events.ToolCallRecord) -> None:
+        call = StoredToolCall(uuid.uuid4(), record.call_id, record.tool_name, record.parameters, record.result, utcnow())
+        await in_thread(turn_store.store_tool_call, self.engine, answer_id=self.started.answer.id,
+                        position=len(self.calls), call=call)
+        self.calls.append(call)
+
+    async def run(self) -> TurnDone | TurnFailed:
+        started, answer = self.started, self.started.answer
+        publisher = EventPublisher(self.bus, answer.id)
+        publisher.emit(UserMessageStored(str(started.conversation_id), started.user_message.view(), str(answer.id)))
+        consume = asyncio.create_task(self.consume(publisher))
+        stop = asyncio.create_task(self.bus.wait_for_stop(answer.id))
+        outcome: TurnDone | TurnFailed
+        try:
+            try:
+                async with asyncio.timeout(self.settings.turn_timeout_seconds):
+                    await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if consume.done():
+                    reply = consume.result()
+                    outcome = await self.store(reply.text, "complete")
+                else:
+                    await cancel(consume)
+                    outcome = await self.store("".join(self.parts), "stopped")
+            except asyncio.CancelledError:
+                # Shutdown past its grace period: the answer is interrupted, not lost.
+                await cancel(consume)
+                failure = Interrupted(failure_for("interrupted").message, conversation_id=started.conversation_id)
+                outcome = await asyncio.shield(self.store_failure(failure))
+                publisher.emit(outcome)
+                await publisher.close()
+                raise
+            except BaseException as error:  # every failure is stored and reported in one shape
+                await cancel(consume)
+                outcome = await self.store_failure(turn_failure(error, conversation_id=started.conversation_id,
+                                                                settings=self.settings))
+        finally:
+            stop.cancel()
+        publisher.emit(outcome)
+        await publisher.close()
+        return outcome
+
+    async def store(self, text: str, status: str) -> TurnDone | TurnFailed:
+        answer = self.started.answer
+        answer.content = text
+        answer.tool_calls = list(self.calls)
+        answer.token_count = message_tokens(text, [(c.tool_name, c.parameters, c.result) for c in self.calls])
+        try:
+            stored = await in_thread(turn_store.finish_answer, self.engine, conversation_id=self.started.conversation_id,
+                                     answer=answer, status=status)
+        except Exception as error:
+            return await self.store_failure(turn_failure(error, conversation_id=self.started.conversation_id,
+                                                         settings=self.settings))
+        if not stored:
+            return TurnFailed(NotFound("The conversation was deleted during the turn.",
+                                       conversation_id=self.started.conversation_id))
+        page, more = turn_store.response_page(self.started.history, answer)
+        return TurnDone(TurnResult(self.started.conversation_id, page, more).view())
+
+    async def store_failure(self, error: ServiceError) -> TurnFailed:
+        """The answer becomes failed with the error's code, keeping what was
+        produced. If even that cannot be stored (the database is down), it
+        stays in progress until a reader settles it as interrupted."""
+        answer = self.started.answer
+        answer.content = "".join(self.parts)
+        answer.token_count = message_tokens(answer.content)
+        try:
+            await in_thread(turn_store.finish_answer, self.engine, conversation_id=self.started.conversation_id,
+                            answer=answer, status="failed", error_code=error.error_code)
+        except Exception:
+            pass
+        return TurnFailed(error)
+
+
+async def cancel(task: asyncio.Task[Any]) -> None:
+    if not task.done():
+        task.cancel()
+    try:
+        await task
+    except BaseException:
+        pass
+
+
+def launch(engine: Engine, settings: Settings, started: StartedTurn, *, user_id: uuid.UUID) -> asyncio.Task[TurnDone | TurnFailed]:
+    """The run lives in its own task: a client that disconnects neither
+    cancels it nor leaves a half-stored answer. Graceful shutdown waits for it."""
+    task = asyncio.create_task(TurnRun(engine, settings, started, user_id=user_id).run())
+    inflight.track(task)
+    return task
+
+
+# ---- following a turn ----------------------------------------------------------
+
+async def stored_outcome(engine: Engine, settings: Settings, *, user_id: uuid.UUID, answer_id: uuid.UUID) -> TurnDone | TurnFailed | None:
+    """A finished turn as its final event, read from the database; None
+    while it is still in progress."""
+    found = await in_thread(turn_store.read_answer, engine, user_id=user_id, answer_id=answer_id,
+                            turn_timeout_seconds=settings.turn_timeout_seconds)
+    if found is None:
+        return TurnFailed(NotFound("The conversation was deleted."))
+    conversation_id, page = found
+    answer = next((message for message in page if message.id == answer_id), None)
+    if answer is None or answer.status == "in_progress":
+        return None
+    if answer.status == "failed":
+        return TurnFailed(failure_for(answer.error_code, conversation_id))
+    return TurnDone(TurnResult(conversation_id, page, turn_store.has_older(page)).view())
+
+
+async def follow(engine: Engine, settings: Settings, *, user_id: uuid.UUID, answer_id: uuid.UUID) -> AsyncIterator[TurnEvent]:
+    """Every event of a turn from its start, then live, ending with its
+    `done` or `error`, from whichever worker runs it. When the bus is
+    silent, the database says whether the turn ended (or its worker died)."""
+    bus = turn_bus(settings)
+    async for event in bus.follow(answer_id, idle_seconds=FOLLOW_IDLE_SECONDS):
+        if event is None:
+            outcome = await stored_outcome(engine, settings, user_id=user_id, answer_id=answer_id)
+            if outcome is not None:
+                yield outcome
+                return
+            continue
+        yield event
+
+
+async def outcome_of(engine: Engine, settings: Settings, *, user_id: uuid.UUID, known: KnownTurn, live: bool) -> AsyncIterator[TurnEvent]:
+    """An idempotent replay: a finished turn's final event, or (still
+    running) the turn followed live — `live` replays its events too."""
+    outcome = await stored_outcome(engine, settings, user_id=user_id, answer_id=known.answer_id)
+    if outcome is not None:
+        yield outcome
+        return
+    async for event in follow(engine, settings, user_id=user_id, answer_id=known.answer_id):
+        if live or isinstance(event, FINAL):
+            yield event
+
+
+# ---- what the surfaces call ----------------------------------------------------------
+
+async def turn_events(engine: Engine, settings: Settings, begun: StartedTurn | KnownTurn, *, user_id: uuid.UUID) -> AsyncIterator[TurnEvent]:
+    """The events of a begun turn (started here, or named by a replayed key)."""
+    if isinstance(begun, KnownTurn):
+        async for event in outcome_of(engine, settings, user_id=user_id, known=begun, live=True):
+            yield event
+        return
+    launch(engine, settings, begun, user_id=user_id)
+    async for event in follow(engine, settings, user_id=user_id, answer_id=begun.answer.id):
+        yield event
+
+
+async def turn_outcome(engine: Engine, settings: Settings, begun: StartedTurn | KnownTurn, *, user_id: uuid.UUID) -> dict[str, Any]:
+    """The /chat answer: the success body, or the turn's failure raised."""
+    if isinstance(begun, KnownTurn):
+        final: TurnEvent | None = None
+        async for event in outcome_of(engine, settings, user_id=user_id, known=begun, live=False):
+            final = event
+    else:
+        final = await asyncio.shield(launch(engine, settings, begun, user_id=user_id))
+    if isinstance(final, TurnDone):
+        return final.result
+    assert isinstance(final, TurnFailed)
+    raise final.error
+
+
+async def chat(
+    engine: Engine, settings: Settings, *, user_id: uuid.UUID, message: Any, conversation_id: uuid.UUID | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    begun = await begin_turn(engine, settings, user_id=user_id, message=message, conversation_id=conversation_id,
+                             idempotency_key=idempotency_key)
+    return await turn_outcome(engine, settings, begun, user_id=user_id)
+
+
+async def running_turn(engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> uuid.UUID | None:
+    running = await in_thread(turn_store.running_answers, engine, user_id=user_id, conversation_id=conversation_id,
+                              turn_timeout_seconds=settings.turn_timeout_seconds)
+    return running[0] if running else None
+
+
+async def stop(engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+    """Ask every running turn of the conversation to stop, wherever it runs;
+    each keeps what it produced, stored as `stopped`. False if none ran."""
+    running = await in_thread(turn_store.running_answers, engine, user_id=user_id, conversation_id=conversation_id,
+                              turn_timeout_seconds=settings.turn_timeout_seconds)
+    bus = turn_bus(settings)
+    for answer_id in running:
+        await bus.request_stop(answer_id)
+    return bool(running)
