@@ -47,12 +47,12 @@ class TurnBus(Protocol):
 class _Channel:
     events: list[TurnEvent] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class MemoryTurnBus:
     def __init__(self) -> None:
         self._channels: dict[uuid.UUID, _Channel] = {}
+        self._stops: dict[uuid.UUID, asyncio.Event] = {}
 
     def _channel(self, turn_id: uuid.UUID) -> _Channel:
         return self._channels.setdefault(turn_id, _Channel())
@@ -63,30 +63,35 @@ class MemoryTurnBus:
         channel.changed.set()
         channel.changed = asyncio.Event()
         if any(isinstance(event, FINAL) for event in events):
+            self._stops.pop(turn_id, None)
             asyncio.get_running_loop().call_later(ENDED_TTL_SECONDS, self._channels.pop, turn_id, None)
 
     async def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
         seen = 0
-        while True:
-            # Not created here: a follower of a turn this process never ran
-            # must not leave a channel behind. It looks again after each wait.
-            channel = self._channels.get(turn_id) or _Channel()
-            while seen < len(channel.events):
-                event = channel.events[seen]
-                seen += 1
-                yield event
-                if isinstance(event, FINAL):
-                    return
-            try:
-                await asyncio.wait_for(channel.changed.wait(), idle_seconds)
-            except TimeoutError:
-                yield None
+        channel = self._channel(turn_id)  # a follower may arrive before the first event
+        try:
+            while True:
+                while seen < len(channel.events):
+                    event = channel.events[seen]
+                    seen += 1
+                    yield event
+                    if isinstance(event, FINAL):
+                        return
+                try:
+                    await asyncio.wait_for(channel.changed.wait(), idle_seconds)
+                except TimeoutError:
+                    yield None
+        finally:
+            # A follower of a turn this process never ran leaves nothing behind.
+            if not channel.events and self._channels.get(turn_id) is channel:
+                del self._channels[turn_id]
 
     async def request_stop(self, turn_id: uuid.UUID) -> None:
-        self._channel(turn_id).stop.set()
+        if turn_id in self._stops:  # only turns running here can be stopped here
+            self._stops[turn_id].set()
 
     async def wait_for_stop(self, turn_id: uuid.UUID) -> None:
-        await self._channel(turn_id).stop.wait()
+        await self._stops.setdefault(turn_id, asyncio.Event()).wait()
 
 
 class RedisTurnBus:

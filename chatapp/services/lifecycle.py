@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, bindparam, or_, update
 
 from chatapp.db import Message
 from chatapp.db.types import as_utc, utcnow
@@ -21,7 +21,7 @@ INTERRUPT_MARGIN_SECONDS = 30.0
 SETTLE_INTERRUPTED = (
     update(Message)
     .where(Message.conversation_id == bindparam("b_conversation_id"), Message.status == "in_progress",
-           Message.started_at < bindparam("b_cutoff"))
+           or_(Message.started_at < bindparam("b_cutoff"), Message.started_at.is_(None)))
     .values(status="failed", error_code="interrupted")
 )
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -95,9 +95,9 @@ def claim_key(connection: Connection, use: KeyUse, *, conversation_id: uuid.UUID
         _insert_ignoring_conflict(connection).values(
             user_id=use.user_id, key=use.key, route=use.route, fingerprint=use.fingerprint,
             conversation_id=conversation_id, answer_id=answer_id, created_at=now,
-        )
-    ).rowcount
-    if claimed:
+        ).returning(IdempotencyKey.key)  # rowcount is not reliable for ON CONFLICT on every driver
+    ).first()
+    if claimed is not None:
         return None
     row = connection.execute(
         select(IdempotencyKey.route, IdempotencyKey.fingerprint, IdempotencyKey.conversation_id, IdempotencyKey.answer_id)
@@ -315,19 +315,3 @@ def running_answers(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid
         if len(alive) < len(rows):
             settle_interrupted(connection, conversation_id, cutoff)
     return alive
-
-
-def answer_status(engine: Engine, *, answer_id: uuid.UUID) -> tuple[str, datetime | None] | None:
-    with transaction(engine) as connection:
-        row = connection.execute(select(Message.status, Message.started_at).where(Message.id == answer_id)).first()
-    return (row.status, row.started_at) if row else None
-
-
-def settle_answer_if_dead(engine: Engine, *, answer_id: uuid.UUID, turn_timeout_seconds: float) -> None:
-    with transaction(engine) as connection:
-        connection.execute(
-            update(Message).where(
-                and_(Message.id == answer_id, Message.status == "in_progress",
-                     Message.started_at < interrupt_cutoff(turn_timeout_seconds))
-            ).values(status="failed", error_code="interrupted")
-        )
