@@ -2,9 +2,9 @@
 
 `openai_base_url` points the app at `tests.fake_openai`, a scripted
 chat-completions server, so each turn goes through the real
-`OpenAIChatCompletionsModel` and `AsyncOpenAI` client (plain and streamed),
-the real MCP task tools, and the real database; only the model's answers are
-scripted. The fake records every request, so the tests also check what the
+`OpenAIChatCompletionsModel` and `AsyncOpenAI` client (always streamed, for
+`/chat` as for `/chat/stream`), the real MCP task tools, and the real
+database; only the model's answers are scripted. The fake records every request, so the tests also check what the
 app sends: instructions, tools, history with earlier tool calls, the key.
 """
 
@@ -42,7 +42,7 @@ from tests.test_chat_errors import ERROR_KEYS, assert_error
 TURN_TIMEOUT = 15.0  # generous: only the hang tests wait for a limit, and they set their own
 SHORT_TIMEOUT = 1.0
 SUCCESS_KEYS = {"status", "conversation_id", "messages", "has_more"}
-MESSAGE_KEYS = {"id", "seq", "role", "content", "status", "created_at", "tool_calls"}
+MESSAGE_KEYS = {"id", "seq", "role", "content", "status", "error_code", "reply_to", "created_at", "tool_calls"}
 
 PROVIDER_FAILURES = [
     pytest.param(failure(401, "Incorrect API key provided."), id="401-unauthorized"),
@@ -167,6 +167,19 @@ def assistant_tool_calls(request: RecordedRequest) -> list[dict[str, Any]]:
     return [call for message in request.role("assistant") for call in message.get("tool_calls") or []]
 
 
+def assert_failed_turn(provider: Provider, conversation_id: str, message: str, error_code: str) -> dict[str, Any]:
+    """The turn's user message and its answer, stored as failed with
+    `error_code`, with no text (nothing was produced) and no tool calls;
+    returns the answer as the API shows it."""
+    assert stored_messages(provider.engine, conversation_id) == [(1, "user", message), (2, "assistant", "")]
+    user, answer = provider.conversation(conversation_id)["messages"]
+    assert (user["status"], user["error_code"], user["reply_to"]) == ("complete", None, None)
+    assert (answer["status"], answer["error_code"], answer["reply_to"], answer["tool_calls"]) == (
+        "failed", error_code, user["id"], []
+    )
+    return answer
+
+
 # --- plain replies --------------------------------------------------------
 
 
@@ -176,13 +189,22 @@ def test_plain_reply_is_stored_as_the_assistant_message(provider: Provider) -> N
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == SUCCESS_KEYS and body["status"] == "success" and body["has_more"] is False
-    assert [(m["seq"], m["role"], m["content"], m["tool_calls"]) for m in body["messages"]] == [
-        (1, "user", "hi there", []), (2, "assistant", "Hello! Your list is empty for now.", []),
+    assert [(m["seq"], m["role"], m["content"], m["status"], m["tool_calls"]) for m in body["messages"]] == [
+        (1, "user", "hi there", "complete", []), (2, "assistant", "Hello! Your list is empty for now.", "complete", []),
     ]
+    user, answer = body["messages"]
+    assert answer["reply_to"] == user["id"] and answer["error_code"] is None
     assert stored_messages(provider.engine, body["conversation_id"]) == [
         (1, "user", "hi there"), (2, "assistant", "Hello! Your list is empty for now."),
     ]
-    assert len(provider.fake.requests) == 1 and not provider.fake.requests[0].stream
+
+
+def test_plain_chat_is_one_streamed_request_to_the_provider(sqlite_provider: Provider) -> None:
+    """/chat runs the same pipeline as /chat/stream: the model is always streamed."""
+    sqlite_provider.fake.script(reply("Hi."))
+    assert sqlite_provider.chat("hi").status_code == 200
+    [request] = sqlite_provider.fake.requests
+    assert request.stream
 
 
 def test_request_has_the_instructions_the_user_message_and_the_five_mcp_tools(sqlite_provider: Provider) -> None:
@@ -318,8 +340,22 @@ def test_tool_call_with_invalid_arguments_changes_nothing_and_the_model_hears_wh
 def test_call_of_an_unknown_tool_is_agent_error(sqlite_provider: Provider) -> None:
     sqlite_provider.fake.script(tool_call("drop_all_tasks", {}), reply("Done."))
     body = assert_error(sqlite_provider.chat("wipe everything"), 500, "agent_error")
-    assert stored_messages(sqlite_provider.engine, body["conversation_id"]) == [(1, "user", "wipe everything")]
+    assert_failed_turn(sqlite_provider, body["conversation_id"], "wipe everything", "agent_error")
     assert len(sqlite_provider.fake.requests) == 1
+
+
+def test_failure_after_a_tool_ran_keeps_the_tool_call_on_the_failed_answer(sqlite_provider: Provider) -> None:
+    sqlite_provider.fake.script(tool_call("add_task", {"title": "Buy groceries"}, call_id="call_f1"),
+                                failure(503, "The engine is currently overloaded."))
+    body = assert_error(sqlite_provider.chat("Add task: Buy groceries"), 500, "agent_error")
+    user, answer = sqlite_provider.conversation(body["conversation_id"])["messages"]
+    assert (answer["status"], answer["error_code"], answer["content"], answer["reply_to"]) == (
+        "failed", "agent_error", "", user["id"]
+    )
+    [call] = answer["tool_calls"]
+    assert call["tool_name"] == "add_task" and call["parameters"] == {"title": "Buy groceries"}
+    assert call["result"] == {"task_id": 1, "status": "created", "title": "Buy groceries", "description": None}
+    assert sqlite_provider.tasks()["count"] == 1
 
 
 # --- streamed turns -------------------------------------------------------
@@ -329,8 +365,11 @@ def test_streamed_text_deltas_concatenate_to_the_stored_reply(provider: Provider
     text = "Nothing on your list yet. Want me to add something?"
     provider.fake.script(reply(text, pieces=5))
     events = provider.stream("what's on my list?")
-    assert [event.name for event in events] == ["user_message"] + ["text_delta"] * 5 + ["done"]
+    names = [event.name for event in events]
+    assert names[0] == "user_message" and names[-1] == "done"
+    assert names[1:-1] == ["text_delta"] * len(names[1:-1])  # nothing else in between
     deltas = [data["delta"] for data in named(events, "text_delta")]
+    assert 1 <= len(deltas) <= 5 and all(deltas)  # the 5 model deltas may be coalesced, never split or empty
     assert "".join(deltas) == text
     done = events[-1].data
     assert stored_messages(provider.engine, done["conversation_id"]) == [
@@ -346,8 +385,10 @@ def test_streamed_user_message_event_is_the_stored_user_message(sqlite_provider:
     first = events[0]
     assert first.name == "user_message"
     stored = sqlite_provider.conversation(first.data["conversation_id"])
+    assert set(first.data) == {"conversation_id", "message", "answer_id"}
     assert first.data["message"] == stored["messages"][0]
     assert first.data["message"]["seq"] == 1 and first.data["message"]["role"] == "user"
+    assert first.data["answer_id"] == stored["messages"][1]["id"]
 
 
 def test_streamed_done_event_equals_the_stored_conversation(provider: Provider) -> None:
@@ -391,11 +432,11 @@ def test_streamed_tool_turn_sends_the_tool_result_back_in_a_streamed_request(sql
 
 
 @pytest.mark.parametrize("step", PROVIDER_FAILURES)
-def test_provider_failure_is_500_agent_error_and_keeps_the_user_message(provider: Provider, step: Step) -> None:
+def test_provider_failure_is_500_agent_error_and_stores_a_failed_answer(provider: Provider, step: Step) -> None:
     provider.fake.script(step)
     body = assert_error(provider.chat("Add task: Buy groceries"), 500, "agent_error")
     assert body["conversation_id"]
-    assert stored_messages(provider.engine, body["conversation_id"]) == [(1, "user", "Add task: Buy groceries")]
+    assert_failed_turn(provider, body["conversation_id"], "Add task: Buy groceries", "agent_error")
 
 
 @pytest.mark.parametrize("step", PROVIDER_FAILURES[:4])
@@ -413,11 +454,14 @@ def test_conversation_goes_on_after_a_provider_failure(sqlite_provider: Provider
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["conversation_id"] == conversation_id
-    assert [(m["seq"], m["role"], m["content"]) for m in body["messages"]] == [
-        (1, "user", "first try"), (2, "user", "second try"), (3, "assistant", "Back again."),
+    assert [(m["seq"], m["role"], m["content"], m["status"]) for m in body["messages"]] == [
+        (1, "user", "first try", "complete"), (2, "assistant", "", "failed"),
+        (3, "user", "second try", "complete"), (4, "assistant", "Back again.", "complete"),
     ]
-    sent = sqlite_provider.fake.requests[-1].role("user")
-    assert [message["content"] for message in sent] == ["first try", "second try"]
+    assert body["messages"][3]["reply_to"] == body["messages"][2]["id"]
+    sent = sqlite_provider.fake.requests[-1]
+    assert [message["role"] for message in sent.messages] == ["system", "user", "user"]  # the failed answer adds nothing
+    assert [message["content"] for message in sent.role("user")] == ["first try", "second try"]
 
 
 def test_hanging_provider_is_500_timeout_within_seconds(engine: Engine, fake_openai: FakeOpenAI) -> None:
@@ -426,7 +470,7 @@ def test_hanging_provider_is_500_timeout_within_seconds(engine: Engine, fake_ope
         started = time.monotonic()
         body = assert_error(wired.chat("what's left?"), 500, "timeout")
         assert time.monotonic() - started < 5
-        assert stored_messages(engine, body["conversation_id"]) == [(1, "user", "what's left?")]
+        assert_failed_turn(wired, body["conversation_id"], "what's left?", "timeout")
 
 
 def test_conversation_goes_on_after_a_timeout(sqlite_engine: Engine, fake_openai: FakeOpenAI) -> None:
@@ -435,8 +479,9 @@ def test_conversation_goes_on_after_a_timeout(sqlite_engine: Engine, fake_openai
         conversation_id = assert_error(wired.chat("hello?"), 500, "timeout")["conversation_id"]
         response = wired.chat("hello again", conversation_id)
         assert response.status_code == 200, response.text
-        assert [(m["seq"], m["content"]) for m in response.json()["messages"]] == [
-            (1, "hello?"), (2, "hello again"), (3, "Sorry for the wait."),
+        assert [(m["seq"], m["content"], m["status"], m["error_code"]) for m in response.json()["messages"]] == [
+            (1, "hello?", "complete", None), (2, "", "failed", "timeout"),
+            (3, "hello again", "complete", None), (4, "Sorry for the wait.", "complete", None),
         ]
 
 
@@ -449,7 +494,8 @@ def test_provider_failure_while_streaming_is_an_error_event(sqlite_provider: Pro
     error = events[-1].data
     assert set(error) == ERROR_KEYS and error["status"] == "error" and error["error_code"] == "agent_error"
     assert error["error"] and error["conversation_id"] == events[0].data["conversation_id"]
-    assert stored_messages(provider.engine, error["conversation_id"]) == [(1, "user", "Add task: Buy groceries")]
+    answer = assert_failed_turn(provider, error["conversation_id"], "Add task: Buy groceries", "agent_error")
+    assert answer["id"] == events[0].data["answer_id"]
 
 
 def test_hang_while_streaming_is_a_timeout_error_event(sqlite_engine: Engine, fake_openai: FakeOpenAI) -> None:
@@ -461,7 +507,8 @@ def test_hang_while_streaming_is_a_timeout_error_event(sqlite_engine: Engine, fa
         assert [event.name for event in events] == ["user_message", "error"]
         error = events[-1].data
         assert set(error) == ERROR_KEYS and error["error_code"] == "timeout"
-        assert stored_messages(sqlite_engine, error["conversation_id"]) == [(1, "user", "what's left?")]
+        answer = assert_failed_turn(wired, error["conversation_id"], "what's left?", "timeout")
+        assert answer["id"] == events[0].data["answer_id"]
 
 
 @pytest.mark.parametrize("step", [STREAMED_FAILURES[3], STREAMED_FAILURES[4]])
@@ -470,10 +517,12 @@ def test_streamed_conversation_goes_on_after_a_failure(sqlite_provider: Provider
     conversation_id = named(sqlite_provider.stream("first try"), "error")[0]["conversation_id"]
     events = sqlite_provider.stream("second try", conversation_id)
     [done] = named(events, "done")
-    assert events[0].data["message"]["seq"] == 2
-    assert [(m["seq"], m["role"], m["content"]) for m in done["messages"]] == [
-        (1, "user", "first try"), (2, "user", "second try"), (3, "assistant", "Back again."),
+    assert events[0].data["message"]["seq"] == 3
+    assert [(m["seq"], m["role"], m["content"], m["status"]) for m in done["messages"]] == [
+        (1, "user", "first try", "complete"), (2, "assistant", "", "failed"),
+        (3, "user", "second try", "complete"), (4, "assistant", "Back again.", "complete"),
     ]
+    assert done["messages"][3]["id"] == events[0].data["answer_id"]
 
 
 # --- the provider's key ---------------------------------------------------
@@ -515,4 +564,4 @@ def test_empty_model_output_is_agent_error(sqlite_provider: Provider, streamed: 
         assert error["error_code"] == "agent_error"
     else:
         error = assert_error(sqlite_provider.chat("hi"), 500, "agent_error")
-    assert stored_messages(sqlite_provider.engine, error["conversation_id"]) == [(1, "user", "hi")]
+    assert_failed_turn(sqlite_provider, error["conversation_id"], "hi", "agent_error")
