@@ -19,7 +19,7 @@ from sqlalchemy import Engine, insert, update
 from chatapp.db import Message
 from chatapp.db.types import utcnow
 from tests.conftest import Account, LiveApi, register, serve
-from tests.test_chat_errors import assert_error
+from tests.test_chat_errors import assert_error, hanging_provider  # noqa: F401
 
 PACED_MS = 30  # the offline model's pause between words: slow enough to act mid-reply
 LONG = "what is this app?"  # the offline model's long help text
@@ -278,3 +278,21 @@ def test_stop_from_a_resumed_follower_stops_the_turn(http: httpx.Client, carol: 
     assert http.post(turn_path(carol, conversation_id, "stop"), headers=carol.headers).status_code == 202
     assert resumed.finish()[-1][1]["messages"][-1]["status"] == "stopped"
     assert live.finish()[-1] == resumed.events[-1]
+
+
+def test_stop_lands_before_the_model_has_produced_anything(engine: Engine, hanging_provider: int, request: pytest.FixtureRequest) -> None:
+    for api in serve(engine, openai_base_url=f"http://127.0.0.1:{hanging_provider}/v1",
+                     redis_url=request.getfixturevalue("redis_url")):
+        with httpx.Client(base_url=api.base_url, timeout=60) as client:
+            account = register(client)
+            live = start_stream(client, account, "hello")
+            live.wait_for("user_message")
+            conversation_id = live.events[0][1]["conversation_id"]
+            asked = time.monotonic()
+            assert client.post(turn_path(account, conversation_id, "stop"), headers=account.headers).status_code == 202
+            events = live.finish()
+            took = time.monotonic() - asked
+    answer = events[-1][1]["messages"][-1]
+    assert [name for name, _ in events] == ["user_message", "done"]
+    assert (answer["status"], answer["content"]) == ("stopped", "")
+    assert took < api.settings.turn_timeout_seconds / 4  # stopped, long before the turn could time out
