@@ -181,12 +181,16 @@ def test_regenerate_replaces_the_last_answer_in_place(http: httpx.Client, carol:
     assert [(m["seq"], m["role"]) for m in stored] == [(1, "user"), (2, "assistant")]
 
 
-def test_regenerate_streams_with_accept_event_stream(http: httpx.Client, carol: Account) -> None:
-    conversation_id = http.post(carol.chat_path(), headers=carol.headers, json={"message": "hello"}).json()["conversation_id"]
-    events = Stream(http, "POST", turn_path(carol, conversation_id, "regenerate"),
-                    {**carol.headers, "Accept": "text/event-stream"}).finish()
-    assert events[0][0] == "user_message" and events[-1][0] == "done"
+def test_regenerate_streams_only_the_new_run_with_accept_event_stream(http: httpx.Client, carol: Account) -> None:
+    conversation_id = http.post(carol.chat_path(), headers=carol.headers, json={"message": "add buy milk"}).json()["conversation_id"]
+    regenerated = Stream(http, "POST", turn_path(carol, conversation_id, "regenerate"),
+                         {**carol.headers, "Accept": "text/event-stream"})
+    events = regenerated.finish()
+    names = [name for name, _ in events]
+    assert names[0] == "user_message" and names[-1] == "done" and names.count("done") == 1
     assert events[-1][1]["messages"][-1]["seq"] == 2
+    # The answer keeps its id, but nothing of the earlier run is replayed.
+    assert regenerated.text() == events[-1][1]["messages"][-1]["content"] == "I've added task 2: buy milk."
 
 
 def test_regenerate_while_the_answer_is_written_is_409(http: httpx.Client, carol: Account) -> None:

@@ -60,6 +60,7 @@ class StartedTurn:
     user_message: StoredMessage
     answer: StoredMessage
     history: list[StoredMessage]  # the window the answer is written from, through the user message
+    rerun: bool = False  # a retry or regenerate: the answer runs again under its old id
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ def store_answer_again(
             answer = new_answer(conversation_id, seq=answer.seq, reply_to=user_message.id,
                                 tokens_before=answer.tokens_before, answer_id=answer.id)
         history = read_window(connection, conversation_id, through=user_message, limit=RESPONSE_PAGE, token_budget=token_budget)
-    return StartedTurn(conversation_id, history[-1], answer, history)
+    return StartedTurn(conversation_id, history[-1], answer, history, rerun=True)
 
 
 def store_tool_call(engine: Engine, *, answer_id: uuid.UUID, position: int, call: StoredToolCall) -> None:

@@ -322,9 +322,13 @@ async def cancel(task: asyncio.Task[Any]) -> None:
         pass
 
 
-def launch(engine: Engine, settings: Settings, started: StartedTurn, *, user_id: uuid.UUID) -> asyncio.Task[TurnDone | TurnFailed]:
+async def launch(engine: Engine, settings: Settings, started: StartedTurn, *, user_id: uuid.UUID) -> asyncio.Task[TurnDone | TurnFailed]:
     """The run lives in its own task: a client that disconnects neither
-    cancels it nor leaves a half-stored answer. Graceful shutdown waits for it."""
+    cancels it nor leaves a half-stored answer. Graceful shutdown waits for it.
+    A rerun (retry, regenerate) first clears its answer's earlier events, so
+    no follower replays the old run."""
+    if started.rerun:
+        await turn_bus(settings).forget(started.answer.id)
     task = asyncio.create_task(TurnRun(engine, settings, started, user_id=user_id).run())
     inflight.track(task)
     return task
@@ -383,7 +387,7 @@ async def turn_events(engine: Engine, settings: Settings, begun: StartedTurn | K
         async for event in outcome_of(engine, settings, user_id=user_id, known=begun, live=True):
             yield event
         return
-    launch(engine, settings, begun, user_id=user_id)
+    await launch(engine, settings, begun, user_id=user_id)
     async for event in follow(engine, settings, user_id=user_id, answer_id=begun.answer.id):
         yield event
 
@@ -395,7 +399,7 @@ async def turn_outcome(engine: Engine, settings: Settings, begun: StartedTurn | 
         async for event in outcome_of(engine, settings, user_id=user_id, known=begun, live=False):
             final = event
     else:
-        final = await asyncio.shield(launch(engine, settings, begun, user_id=user_id))
+        final = await asyncio.shield(await launch(engine, settings, begun, user_id=user_id))
     if isinstance(final, TurnDone):
         return final.result
     assert isinstance(final, TurnFailed)
