@@ -22,13 +22,12 @@ from chatapp.services.chat import (
     StartedTurn, TurnResult, discard_last_reply, persist_assistant_message, read_unanswered, response_page,
     start_turn, tool_token, turn_failure,
 )
+from chatapp.services import inflight
 from chatapp.services.database import in_thread
 from chatapp.services.errors import ServiceError
 from chatapp.services.history import rebuild_history
 
 StopCheck = Callable[[], Awaitable[bool]]
-# Running turns, so the event loop keeps a reference until each one is stored.
-_running_turns: set[asyncio.Task[Any]] = set()
 
 
 @dataclass
@@ -126,8 +125,7 @@ async def stream_started_turn(
             queue.put_nowait(None)
 
     task = asyncio.create_task(run())
-    _running_turns.add(task)
-    task.add_done_callback(_running_turns.discard)
+    inflight.track(task)
     while (event := await queue.get()) is not None:
         yield event
 
