@@ -11,7 +11,7 @@ import reflex as rx
 from chatapp.api.app import create_api, mcp_lifespan
 from chatapp.config import get_settings
 from chatapp.db import get_engine
-from chatapp.services import inflight
+from chatapp.shutdown import drain_on_signal, finish_drain
 from chatapp.ui.pages import STYLESHEETS, register_pages
 
 api = create_api(get_engine(), run_mcp_lifespan=False)
@@ -23,11 +23,14 @@ app.register_lifespan_task(mcp_lifespan, api=api)
 
 @asynccontextmanager
 async def drain_turns() -> AsyncIterator[None]:
-    """On shutdown (SIGTERM), take no new turns and let the running ones
-    finish, up to SHUTDOWN_GRACE_SECONDS. Registered after `mcp_lifespan`,
-    so it exits first: the MCP server still answers the turns it waits for."""
+    """On SIGTERM, take no new turns and let the running ones finish, up to
+    SHUTDOWN_GRACE_SECONDS from the signal (see chatapp/shutdown.py).
+    Registered after `mcp_lifespan`, so it exits first: the MCP server still
+    answers the turns it waits for."""
+    grace = get_settings().shutdown_grace_seconds
+    drain_on_signal(grace)
     yield
-    await inflight.drain(get_settings().shutdown_grace_seconds)
+    await finish_drain(grace)
 
 
 app.register_lifespan_task(drain_turns)

@@ -52,9 +52,11 @@ class ServePlan:
         return [
             sys.executable, "-m", "granian",
             "--interface", "asgi", "--factory", APP_TARGET,
+            # asyncio's loop: chatapp/shutdown.py chains its SIGTERM handler.
+            "--loop", "asyncio",
             "--host", self.host, "--port", str(self.port),
             "--workers", str(self.workers),
-            "--respawn-failed-workers", "--respawn-interval", "1",
+            "--respawn-failed-workers",
             "--backlog", str(BACKLOG),
             "--workers-kill-timeout", str(self.kill_timeout_seconds),
         ]
