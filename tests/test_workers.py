@@ -84,3 +84,12 @@ def test_a_killed_worker_leaves_the_others_serving_and_is_replaced(api_cluster: 
     assert server.started_workers() == started + 1
     assert len(now) == 4 and victim not in now
     assert set(workers[1:]) <= set(now)
+
+
+def test_every_worker_gets_redis_as_reflex_redis_url(api_cluster: ApiCluster) -> None:
+    """Reflex switches to its Redis state manager only on the prefixed variable."""
+    for pid in api_cluster.server.worker_pids():
+        environ = dict(
+            item.split(b"=", 1) for item in (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0") if b"=" in item
+        )
+        assert environ[b"REFLEX_REDIS_URL"].decode() == api_cluster.redis_url
