@@ -11,6 +11,8 @@ import reflex as rx
 from chatapp.api.app import create_api, mcp_lifespan
 from chatapp.config import get_settings
 from chatapp.db import get_engine
+from chatapp.services.database import in_thread
+from chatapp.services.tokens import encoding
 from chatapp.shutdown import drain_on_signal, finish_drain
 from chatapp.ui.pages import STYLESHEETS, register_pages
 
@@ -34,5 +36,14 @@ async def drain_turns() -> AsyncIterator[None]:
 
 
 app.register_lifespan_task(drain_turns)
+
+
+async def load_token_encoding() -> None:
+    """Load the tokenizer (about 0.3 s) as the worker starts, not in its
+    first turn: a fresh worker (a deploy, a respawn) answers as fast as the others."""
+    await in_thread(encoding)
+
+
+app.register_lifespan_task(load_token_encoding)
 
 register_pages(app)

@@ -15,6 +15,7 @@ import pytest
 
 from chatapp.db import make_engine, upgrade_database
 from chatapp.services.auth import issue_token
+from chatapp.services.tokens import encoding
 from tests.conftest import Account, register, send, serve
 from tests.pg_cluster import PgCluster, free_port, remove_cluster, start_cluster
 from tests.servers import ApiProcess
@@ -28,7 +29,9 @@ CHAT_BOUND = 2.5
 @pytest.fixture
 def silent_database() -> Iterator[int]:
     """A TCP port that takes connections and never answers, like a database
-    host that hangs: the slow kind of outage, where only timeouts help."""
+    host that hangs: the slow kind of outage, where only timeouts help.
+    The tokenizer is loaded first, as a served worker does at start."""
+    encoding()
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
