@@ -44,9 +44,12 @@ run: migrate
 	REFLEX_HOT_RELOAD_OVERRIDE_PATHS=$(CURDIR)/chatapp \
 		$(VENV)/bin/reflex run --env dev --frontend-port $(FRONTEND_PORT) --backend-port $(BACKEND_PORT)
 
-# Backend only: REST API, MCP server at /mcp and the Reflex backend.
-api: migrate
-	exec env -u FRONTEND_PORT $(VENV)/bin/reflex run --env prod --backend-only --backend-port $(BACKEND_PORT) --backend-host $(BACKEND_HOST)
+# Backend only: REST API, MCP server at /mcp and the Reflex backend, served by
+# Granian from $(WORKERS) processes (1 if unset; more need REDIS_URL). It refuses
+# to start without a JWT_SECRET of 32+ bytes, migrates, then becomes Granian
+# (see chatapp/serve.py for why not `reflex run --env prod --backend-only`).
+api: install
+	exec env BACKEND_HOST=$(BACKEND_HOST) WORKERS=$(WORKERS) $(PY) -m chatapp.serve
 
 test: install system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -27,7 +27,7 @@ from chatapp.config import Settings
 from chatapp.db import make_engine, upgrade_database
 from tests.pg_cluster import PgCluster, free_port, remove_cluster, start_cluster
 from tests.redis_server import RedisServer, start_redis
-from tests.servers import ThreadServer
+from tests.servers import ApiProcess, ThreadServer
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -52,7 +52,7 @@ def redis_url(redis_server: RedisServer) -> str:
     import redis
 
     with redis.Redis.from_url(redis_server.url) as client:
-        client.flushall()
+        client.flushdb()  # database 0 only: `api_cluster` keeps its own
     return redis_server.url
 
 
@@ -164,3 +164,41 @@ def send(client: httpx.Client, account: Account, message: str, conversation_id: 
     return client.post(
         account.chat_path(), headers=account.headers, json={"message": message, "conversation_id": conversation_id}
     )
+
+
+@dataclass
+class ApiCluster:
+    """`make api` with several workers, as production runs it: PostgreSQL,
+    Redis, one JWT secret."""
+
+    server: ApiProcess
+    database_url: str
+    redis_url: str
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+
+@pytest.fixture(scope="module")
+def api_cluster(pg_cluster: PgCluster, pg_template: str, redis_server: RedisServer) -> Iterator[ApiCluster]:
+    """4 workers on a fresh database, shared by a module's tests. A Redis
+    database of its own (0 is the `redis_url` fixture's), flushed first."""
+    import redis
+
+    database = pg_cluster.create_database(template=pg_template)
+    database_url = pg_cluster.url(database)
+    redis_url = redis_server.url_for(1)
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+    port = free_port()
+    server = ApiProcess(
+        port, {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "MCP_URL": f"http://127.0.0.1:{port}/mcp"},
+        workers=4,
+    )
+    try:
+        server.start()
+        yield ApiCluster(server, database_url, redis_url)
+    finally:
+        server.kill()
+        pg_cluster.drop_database(database)

@@ -56,23 +56,52 @@ class ThreadServer:
         self.thread.join(timeout=10)
 
 
-class ApiProcess:
-    """`make api` in its own process group, so kill -9 takes all of it."""
+def child_pids(pid: int) -> list[int]:
+    """Children of a process, from /proc (field 4 of /proc/<pid>/stat is the parent)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(entry.name))
+    return sorted(children)
 
-    def __init__(self, port: int, env: dict[str, str]) -> None:
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+class ApiProcess:
+    """`make api` in its own process group, so kill -9 takes all of it.
+    `workers` > 1 needs `REDIS_URL` in `env` (and PostgreSQL, in practice)."""
+
+    def __init__(self, port: int, env: dict[str, str], workers: int = 1) -> None:
         self.port = port
-        self.env = {**os.environ, **env, "BACKEND_PORT": str(port)}
+        self.workers = workers
+        self.env = {**os.environ, **env, "BACKEND_PORT": str(port), "WORKERS": str(workers)}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = ROOT / "test-artifacts" / f"api-{port}.log"
+        self.log_offset = 0
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120.0) -> None:
+        """Returns once /api/health answers and every worker says it serves."""
         self.log.parent.mkdir(exist_ok=True)
+        self.log_offset = self.log.stat().st_size if self.log.exists() else 0
         self.process = subprocess.Popen(
-            ["make", "--no-print-directory", "api"], cwd=ROOT, env=self.env,
+            ["make", "--no-print-directory", "api", f"WORKERS={self.workers}"], cwd=ROOT, env=self.env,
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -80,12 +109,47 @@ class ApiProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"make api exited early:\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.base_url}/api/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base_url}/api/health", timeout=1).status_code == 200 and self.all_workers_up():
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         raise TimeoutError(f"make api not healthy after {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def all_workers_up(self) -> bool:
+        return self.started_workers() >= self.workers
+
+    def started_workers(self) -> int:
+        """How many times a worker reported it serves (Granian logs "Started
+        worker-N" from inside the worker), since this `start`, respawns included."""
+        with self.log.open("rb") as handle:
+            handle.seek(self.log_offset)
+            return handle.read().count(b"Started worker-")
+
+    def master_pid(self) -> int:
+        """Granian's master: `make`'s only child (the recipe execs into it)."""
+        assert self.process is not None
+        children = child_pids(self.process.pid)
+        if len(children) != 1:
+            raise RuntimeError(f"expected one child of make, found {children}")
+        return children[0]
+
+    def worker_pids(self) -> list[int]:
+        """Granian's workers are forked from the master, so they share its
+        command line (anything else it starts, like a resource tracker, does not)."""
+        try:
+            master = self.master_pid()
+        except RuntimeError:
+            return []
+        return [pid for pid in child_pids(master) if cmdline(pid) == cmdline(master)]
+
+    def terminate(self) -> None:
+        """SIGTERM to Granian's master, as a deploy or `docker stop` sends it."""
+        os.kill(self.master_pid(), signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

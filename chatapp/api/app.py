@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from chatapp.config import Settings, get_settings
 from chatapp.api import routes_auth, routes_chat, routes_health, routes_tasks, routes_turns
+from chatapp.api.draining import DrainingMiddleware
 from chatapp.api.errors import install_error_handlers
 from chatapp.tools.server import create_task_server
 
@@ -40,6 +41,7 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     api.state.settings = settings or get_settings()
     api.state.mcp_server = mcp_server
     install_error_handlers(api)
+    api.add_middleware(DrainingMiddleware)
     for module in (routes_auth, routes_chat, routes_turns, routes_tasks, routes_health):
         api.include_router(module.router)
     api.router.routes.extend(mcp_app.routes)  # POST /mcp

@@ -6,11 +6,14 @@ plumbing, not conversation state.
 
 from __future__ import annotations
 
+import select
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
 from chatapp.config import PROJECT_ROOT, get_settings
 
@@ -41,7 +44,7 @@ def make_engine(url: str, *, pool_size: int | None = None, connect_timeout: int 
             cursor.close()
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         # prepare_threshold=None: no server-side prepared statements, so the
         # pool works behind PgBouncer in transaction mode and Neon's pooler.
@@ -50,8 +53,36 @@ def make_engine(url: str, *, pool_size: int | None = None, connect_timeout: int 
         max_overflow=pool_size,
         pool_timeout=connect_timeout,
         pool_recycle=300,
+        # A ping costs a round trip on every checkout; `_drop_closed` costs a poll.
         pool_pre_ping=False,
     )
+    event.listen(engine, "checkout", _drop_closed)
+    return engine
+
+
+def closed_by_server(dbapi_connection: Any) -> bool:
+    """Whether PostgreSQL has closed this idle connection, without a round
+    trip: an idle connection has nothing to read, so a readable socket means
+    the server sent its goodbye (a restart's "terminating connection") or
+    hung up. Costs one poll(2), not a query."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        return True
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # the libpq connection is gone
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _drop_closed(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+    """After a database restart the pool holds connections the server has
+    closed; handing one out would fail the request with a stale-pool 503.
+    `DisconnectionError` makes the pool discard it and connect afresh, so the
+    first request after the restart succeeds."""
+    if closed_by_server(dbapi_connection):
+        raise DisconnectionError("connection closed by the server")
 
 
 @lru_cache

@@ -59,6 +59,13 @@ class Unavailable(ServiceError):
     http_status = 503
 
 
+class Draining(ServiceError):
+    """This worker is shutting down: the next try reaches another one."""
+
+    error_code = "unavailable"
+    http_status = 503
+
+
 class Interrupted(ServiceError):
     """The worker running the turn stopped (crash, kill, deploy past the
     grace period); the user message is stored and a retry answers it."""

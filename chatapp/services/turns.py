@@ -36,7 +36,7 @@ from chatapp.services.auth import JWT_ALGORITHM
 from chatapp.services.bus import TurnBus, turn_bus
 from chatapp.services.database import in_thread, is_unavailable
 from chatapp.services.errors import (
-    AgentFailed, AgentTimeout, Interrupted, InvalidInput, NotFound, ServiceError, Unavailable, failure_for,
+    AgentFailed, AgentTimeout, Draining, Interrupted, InvalidInput, NotFound, ServiceError, Unavailable, failure_for,
 )
 from chatapp.services.history import rebuild_history
 from chatapp.services.messages import StoredMessage, StoredToolCall
@@ -105,7 +105,7 @@ def tool_token(user_id: uuid.UUID, settings: Settings) -> str:
 
 def refuse_while_draining() -> None:
     if not inflight.accepting_turns():
-        raise Unavailable("This server is restarting. Try again in a moment.")
+        raise Draining("This server is restarting. Try again in a moment.")
 
 
 # ---- starting a turn ---------------------------------------------------------

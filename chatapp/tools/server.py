@@ -18,6 +18,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from sqlalchemy import Engine
 
+from chatapp.logs import use_plain_logging
 from chatapp.services import tasks
 from chatapp.services.auth import authenticate, bearer_token
 from chatapp.services.database import in_thread
@@ -50,6 +51,7 @@ async def run_for_user(ctx: Context, engine: Engine, operation: Callable[..., di
 
 def create_task_server(engine: Engine) -> MCPServer:
     server = MCPServer("tasks", instructions=INSTRUCTIONS, log_level="WARNING")
+    use_plain_logging()  # the SDK just installed a Rich handler on the root logger
 
     @server.tool()
     async def add_task(title: str, ctx: Context, description: str | None = None) -> dict[str, Any]:

@@ -1,0 +1,87 @@
+"""`make api`'s serving plan: refuses unsafe settings before doing anything,
+and starts Granian with what production needs (respawn, a large backlog, a
+kill timeout longer than the graceful-shutdown grace)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from chatapp.config import Settings
+from chatapp.serve import APP_TARGET, ConfigError, plan
+from tests.servers import ROOT
+
+SECRET = "s" * 32
+
+
+def settings(**overrides: object) -> Settings:
+    return Settings(**{"jwt_secret": SECRET, **overrides})  # type: ignore[arg-type]
+
+
+def test_make_api_refuses_to_start_without_jwt_secret() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "JWT_SECRET"}
+    finished = subprocess.run(
+        ["make", "--no-print-directory", "api"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert finished.returncode != 0
+    assert "JWT_SECRET is not set" in finished.stderr
+
+
+def test_make_api_refuses_a_jwt_secret_shorter_than_32_bytes() -> None:
+    finished = subprocess.run(
+        ["make", "--no-print-directory", "api"], cwd=ROOT, env={**os.environ, "JWT_SECRET": "x" * 31},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert finished.returncode != 0
+    assert "at least 32 bytes" in finished.stderr
+
+
+def test_a_32_byte_secret_is_enough() -> None:
+    assert plan(settings(jwt_secret="é" * 16), {}).workers == 1
+
+
+def test_one_worker_when_workers_is_unset_or_empty() -> None:
+    assert plan(settings(), {}).workers == 1
+    assert plan(settings(), {"WORKERS": ""}).workers == 1
+
+
+def test_several_workers_need_redis() -> None:
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        plan(settings(), {"WORKERS": "4"})
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "four"])
+def test_a_bad_worker_count_is_refused(raw: str) -> None:
+    with pytest.raises(ConfigError, match="WORKERS"):
+        plan(settings(), {"WORKERS": raw})
+
+
+def test_redis_url_reaches_reflex_as_reflex_redis_url() -> None:
+    serve_plan = plan(settings(redis_url="redis://127.0.0.1:6379/0"), {"WORKERS": "4"})
+    env = serve_plan.environment({"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert env["REFLEX_REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    assert "--workers" in (command := serve_plan.command()) and command[command.index("--workers") + 1] == "4"
+
+
+def test_granian_serves_reflex_prod_target_with_respawn_and_a_larger_backlog() -> None:
+    command = plan(settings(), {}).command()
+    assert command[command.index("--factory") + 1] == APP_TARGET
+    assert command[command.index("--interface") + 1] == "asgi"
+    assert "--respawn-failed-workers" in command
+    assert int(command[command.index("--backlog") + 1]) > 1024
+
+
+def test_workers_are_killed_only_after_the_shutdown_grace() -> None:
+    serve_plan = plan(settings(shutdown_grace_seconds=30), {})
+    assert serve_plan.kill_timeout_seconds > 30
+    command = serve_plan.command()
+    assert int(command[command.index("--workers-kill-timeout") + 1]) == serve_plan.kill_timeout_seconds
+
+
+def test_workers_run_reflex_in_backend_only_production_mode() -> None:
+    env = plan(settings(), {"BACKEND_HOST": "0.0.0.0"}).environment({"FRONTEND_PORT": "3000"})
+    assert env["REFLEX_ENV_MODE"] == "prod" and env["REFLEX_SKIP_COMPILE"] == "true"
+    assert env["REFLEX_BACKEND_HOST"] == "0.0.0.0"
+    assert "FRONTEND_PORT" not in env
