@@ -59,6 +59,7 @@ class Stream:
     def __init__(self, http: httpx.Client, method: str, path: str, headers: dict[str, str], body: dict | None = None) -> None:
         self.events: list[tuple[str, dict]] = []
         self.status = 0
+        self.broken: httpx.TransportError | None = None
         self._args = (method, path, headers, body)
         self._http = http
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -66,10 +67,13 @@ class Stream:
 
     def _read(self) -> None:
         method, path, headers, body = self._args
-        with self._http.stream(method, path, headers=headers, json=body) as response:
-            self.status = response.status_code
-            for event in parse_sse(response.iter_lines()):
-                self.events.append(event)
+        try:
+            with self._http.stream(method, path, headers=headers, json=body) as response:
+                self.status = response.status_code
+                for event in parse_sse(response.iter_lines()):
+                    self.events.append(event)
+        except httpx.TransportError as error:  # the server went away mid-stream (a killed worker)
+            self.broken = error
 
     def wait_for(self, name: str, count: int = 1, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
