@@ -6,13 +6,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
 from sqlalchemy import Engine
+from starlette.routing import Match
 
 from chatapp.config import Settings, get_settings
 from chatapp.api import routes_auth, routes_chat, routes_health, routes_tasks
-from chatapp.api.errors import install_error_handlers
+from chatapp.api.errors import error_response, install_error_handlers
+from chatapp.api.middleware import ApiShield
+from chatapp.logs import configure_logging
+from chatapp.services.passwords import PasswordHashing
+from chatapp.services.ratelimit import RateLimiter
 from chatapp.tools.server import create_task_server
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 DESCRIPTION = """A stateless, durable todo-task chat. Register or log in for a
 bearer token, then `POST /api/{user_id}/chat`. Errors always have the shape
@@ -22,7 +30,9 @@ bearer token, then `POST /api/{user_id}/chat`. Errors always have the shape
 def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_lifespan: bool = True) -> FastAPI:
     """`run_mcp_lifespan=False` when a host (Reflex) runs `mcp_lifespan` itself:
     a mounted app's own lifespan never runs."""
+    settings = settings or get_settings()
     mcp_server = create_task_server(engine)
+    configure_logging()  # after MCPServer(), which installs a Rich handler on the root logger
     mcp_app = mcp_server.streamable_http_app(stateless_http=True, json_response=True)
 
     @asynccontextmanager
@@ -37,13 +47,39 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
         lifespan=lifespan if run_mcp_lifespan else None,
     )
     api.state.engine = engine
-    api.state.settings = settings or get_settings()
+    api.state.settings = settings
     api.state.mcp_server = mcp_server
+    api.state.limiter = RateLimiter(settings)
+    api.state.hashing = PasswordHashing(settings.password_hash_concurrency)
     install_error_handlers(api)
+    api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes)
     for module in (routes_auth, routes_chat, routes_tasks, routes_health):
         api.include_router(module.router)
     api.router.routes.extend(mcp_app.routes)  # POST /mcp
+    add_api_fallback(api)
     return api
+
+
+def add_api_fallback(api: FastAPI) -> None:
+    """Reflex mounts its own app under this one, catching every path no route
+    matched (a plain-text 404, even for a known path with the wrong method).
+    This route, after every real one, keeps `/api` in the error shape."""
+
+    async def unknown_api_route(request: Request) -> object:
+        allowed: set[str] = set()
+        for route in request.app.router.routes:
+            if isinstance(route, APIRoute) and route.endpoint is not unknown_api_route:
+                match, _ = route.matches(request.scope)
+                if match is Match.PARTIAL:
+                    allowed |= route.methods or set()
+        if allowed:
+            response = error_response(405, "method_not_allowed", f"Method {request.method} is not allowed here.")
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return response
+        return error_response(404, "not_found", "No such API route.")
+
+    for path in ("/api", "/api/{rest:path}"):
+        api.add_api_route(path, unknown_api_route, methods=ALL_METHODS, include_in_schema=False)
 
 
 @asynccontextmanager

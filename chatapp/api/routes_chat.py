@@ -8,17 +8,17 @@ from typing import Annotated, Any
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
-from chatapp.api.deps import ChatUser, CurrentUser, EngineDep, SettingsDep
+from chatapp.api.deps import UUID_PATH, ChatUser, CurrentUser, EngineDep, SettingsDep
 from chatapp.api.schemas import (
     ChatRequest, ChatResponse, ConversationDetail, ConversationList, ConversationOut, ErrorResponse, RenameRequest,
 )
 from chatapp.services import conversations
 from chatapp.services.chat import chat_turn
 from chatapp.services.database import in_thread
-from chatapp.services.errors import InvalidInput
+from chatapp.services.text import MAX_INT32, parse_uuid
 from chatapp.services.streaming import TurnEvent, stream_turn
 
 router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
@@ -28,10 +28,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def conversation_uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput("conversation_id must be a UUID.") from None
+    return parse_uuid(value, "conversation_id")
+
+
+ConversationId = Annotated[str, Path(json_schema_extra=UUID_PATH)]
 
 
 @router.post("/chat", response_model=ChatResponse, responses=ERRORS)
@@ -78,7 +78,7 @@ async def list_conversations(
     user_id: CurrentUser,
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> dict[str, Any]:
     """The user's conversations, most recently active first."""
     items, more = await in_thread(conversations.list_conversations, engine, user_id=user_id, limit=limit, offset=offset)
@@ -87,11 +87,11 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
 async def open_conversation(
-    conversation_id: str,
+    conversation_id: ConversationId,
     user_id: CurrentUser,
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
 ) -> dict[str, Any]:
     """A conversation and its latest messages; pass `before_seq` (the oldest
     seq you have) for the page before it."""
@@ -103,7 +103,7 @@ async def open_conversation(
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
-async def rename_conversation(conversation_id: str, body: RenameRequest, user_id: CurrentUser, engine: EngineDep) -> dict[str, Any]:
+async def rename_conversation(conversation_id: ConversationId, body: RenameRequest, user_id: CurrentUser, engine: EngineDep) -> dict[str, Any]:
     """Rename a conversation."""
     return await in_thread(
         conversations.rename_conversation, engine, user_id=user_id,
@@ -112,7 +112,7 @@ async def rename_conversation(conversation_id: str, body: RenameRequest, user_id
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204, responses=ERRORS)
-async def delete_conversation(conversation_id: str, user_id: CurrentUser, engine: EngineDep) -> Response:
+async def delete_conversation(conversation_id: ConversationId, user_id: CurrentUser, engine: EngineDep) -> Response:
     """Delete a conversation with its messages and tool calls."""
     await in_thread(
         conversations.delete_conversation, engine, user_id=user_id, conversation_id=conversation_uuid(conversation_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from chatapp.config import get_settings
 from chatapp.db import User
 from chatapp.db.types import utcnow
-from chatapp.services.database import transaction
+from chatapp.services.database import in_thread, transaction
+from chatapp.services.passwords import PasswordHashing
+from chatapp.services.text import check_text
 from chatapp.services.errors import Conflict, InvalidAuth, InvalidInput
 
 JWT_ALGORITHM = "HS256"
@@ -31,6 +34,7 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures cost the same.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+LOGIN_FAILED = "Incorrect email or password."
 
 
 @dataclass(frozen=True)
@@ -42,13 +46,14 @@ class Session:
 
 
 def normalize_email(email: str) -> str:
-    cleaned = email.strip().lower()
+    cleaned = check_text(email, "email").strip().lower()
     if len(cleaned) > 320 or not EMAIL_PATTERN.match(cleaned):
         raise InvalidInput("Enter a valid email address.")
     return cleaned
 
 
 def check_password_strength(password: str) -> None:
+    check_text(password, "password")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:
@@ -104,11 +109,8 @@ def authenticate(engine: Engine, token: str | None) -> uuid.UUID:
     return user_id
 
 
-def register(engine: Engine, *, email: str, password: str) -> Session:
-    email = normalize_email(email)
-    check_password_strength(password)
+def create_user(engine: Engine, email: str, password_hash: str) -> Session:
     user_id = uuid.uuid4()
-    password_hash = _hasher.hash(password)
     try:
         with transaction(engine) as connection:
             connection.execute(
@@ -121,23 +123,60 @@ def register(engine: Engine, *, email: str, password: str) -> Session:
     return Session(user_id=user_id, email=email, access_token=issue_token(user_id))
 
 
-def login(engine: Engine, *, email: str, password: str) -> Session:
-    failure = InvalidAuth("Incorrect email or password.")
+def register(engine: Engine, *, email: str, password: str) -> Session:
+    email = normalize_email(email)
+    check_password_strength(password)
+    return create_user(engine, email, _hasher.hash(password))
+
+
+def prepare_login(email: str, password: str) -> str:
+    """The normalised email to look up; bad input is a 400, any other
+    problem the same 401 as a wrong password."""
+    check_text(email, "email")
+    check_text(password, "password")  # a lone surrogate cannot be hashed: 400, not 500
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidAuth(LOGIN_FAILED)
     try:
-        email = normalize_email(email)
+        return normalize_email(email)
     except InvalidInput:
-        raise failure from None
+        raise InvalidAuth(LOGIN_FAILED) from None
+
+
+def find_login(engine: Engine, email: str) -> Any:
     with transaction(engine) as connection:
-        row = connection.execute(
+        return connection.execute(
             select(User.id, User.password_hash).where(func.lower(User.email) == email)
         ).first()
+
+
+def login(engine: Engine, *, email: str, password: str) -> Session:
+    email = prepare_login(email, password)
+    row = find_login(engine, email)
     try:
         _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        raise failure from None
+        raise InvalidAuth(LOGIN_FAILED) from None
     if row is None:
-        raise failure
+        raise InvalidAuth(LOGIN_FAILED)
     return Session(user_id=row.id, email=email, access_token=issue_token(row.id))
+
+
+async def login_bounded(engine: Engine, hashing: PasswordHashing, *, email: str, password: str) -> Session:
+    """`login` for the API: the lookup on a database thread, the hash on the
+    bounded hashing pool."""
+    email = prepare_login(email, password)
+    row = await in_thread(find_login, engine, email)
+    verified = await hashing.verify(row.password_hash if row else _DUMMY_HASH, password)
+    if not verified or row is None:
+        raise InvalidAuth(LOGIN_FAILED)
+    return Session(user_id=row.id, email=email, access_token=issue_token(row.id))
+
+
+async def register_bounded(engine: Engine, hashing: PasswordHashing, *, email: str, password: str) -> Session:
+    email = normalize_email(email)
+    check_password_strength(password)
+    password_hash = await hashing.hash(password)
+    return await in_thread(create_user, engine, email, password_hash)
 
 
 def email_of(engine: Engine, user_id: uuid.UUID) -> str | None:
