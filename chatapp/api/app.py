@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
-from starlette.routing import Match
 
 from chatapp.config import Settings, get_settings
 from chatapp.api import routes_auth, routes_chat, routes_health, routes_tasks
@@ -56,22 +55,20 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     for module in (routes_auth, routes_chat, routes_tasks, routes_health):
         api.include_router(module.router)
     api.router.routes.extend(mcp_app.routes)  # POST /mcp
-    add_api_fallback(api)
+    add_api_fallback(api, [module.router for module in (routes_auth, routes_chat, routes_tasks, routes_health)])
     return api
 
 
-def add_api_fallback(api: FastAPI) -> None:
+def add_api_fallback(api: FastAPI, routers: list[APIRouter]) -> None:
     """Reflex mounts its own app under this one, catching every path no route
     matched (a plain-text 404, even for a known path with the wrong method).
     This route, after every real one, keeps `/api` in the error shape."""
+    known = [(route.path_regex, route.methods or set()) for router in routers for route in router.routes
+             if isinstance(route, APIRoute)]
 
     async def unknown_api_route(request: Request) -> object:
-        allowed: set[str] = set()
-        for route in request.app.router.routes:
-            if isinstance(route, APIRoute) and route.endpoint is not unknown_api_route:
-                match, _ = route.matches(request.scope)
-                if match is Match.PARTIAL:
-                    allowed |= route.methods or set()
+        path = request.scope["path"]
+        allowed = set().union(*(methods for regex, methods in known if regex.match(path)))
         if allowed:
             response = error_response(405, "method_not_allowed", f"Method {request.method} is not allowed here.")
             response.headers["Allow"] = ", ".join(sorted(allowed))
