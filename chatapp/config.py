@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # the MCP protected-resource metadata. Unset: http://127.0.0.1:$BACKEND_PORT.
     public_url: str | None = None
     # Host / Origin values /mcp accepts (DNS-rebinding protection), comma-separated.
-    # Unset: the loopback names on BACKEND_PORT.
+    # Unset: the loopback names (127.0.0.1, localhost, [::1]) on any port. "host:*" matches any port.
     mcp_allowed_hosts: str | None = None
     mcp_allowed_origins: str | None = None
 
@@ -108,13 +108,13 @@ class Settings(BaseSettings):
     def mcp_hosts(self) -> list[str]:
         if self.mcp_allowed_hosts is not None:
             return split_list(self.mcp_allowed_hosts)
-        return [f"{host}:{self.backend_port}" for host in LOOPBACK_NAMES] + list(LOOPBACK_NAMES)
+        return [f"{host}:*" for host in LOOPBACK_NAMES]
 
     @property
     def mcp_origins(self) -> list[str]:
         if self.mcp_allowed_origins is not None:
             return split_list(self.mcp_allowed_origins)
-        return [f"http://{host}:{self.backend_port}" for host in LOOPBACK_NAMES]
+        return [f"http://{host}:*" for host in LOOPBACK_NAMES]
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -143,3 +143,30 @@ def test_cors_allows_the_web_uis_own_origin(http: httpx.Client) -> None:
     response = http.options("/api/auth/login", headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == origin
+
+
+MCP_INIT = {
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def test_served_mcp_without_a_token_is_401_with_resource_metadata(http: httpx.Client, served: ApiProcess) -> None:
+    response = http.post("/mcp", json=MCP_INIT, headers=MCP_HEADERS)
+    assert response.status_code == 401
+    assert f'resource_metadata="{served.base_url}/.well-known/oauth-protected-resource/mcp"' in response.headers["www-authenticate"]
+    assert http.get("/.well-known/oauth-protected-resource").json()["resource"] == f"{served.base_url}/mcp"
+
+
+def test_served_mcp_with_a_users_token_initializes(http: httpx.Client) -> None:
+    account = register(http)
+    response = http.post("/mcp", json=MCP_INIT, headers={**MCP_HEADERS, "Authorization": f"Bearer {account.token}"})
+    assert response.status_code == 200 and response.json()["result"]["serverInfo"]["name"] == "tasks"
+
+
+def test_served_chat_turn_reaches_the_mcp_tools(http: httpx.Client) -> None:
+    account = register(http)
+    response = http.post(account.chat_path(), headers=account.headers, json={"message": "Add task: Buy groceries"})
+    assert response.status_code == 200, response.text
+    assert response.json()["messages"][-1]["tool_calls"][0]["result"]["status"] == "created"

@@ -8,7 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
+from fastapi.responses import JSONResponse
+from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatapp.config import Settings, get_settings
 from chatapp.api import routes_auth, routes_chat, routes_health, routes_tasks
@@ -19,6 +24,7 @@ from chatapp.services.passwords import PasswordHashing
 from chatapp.services.ratelimit import RateLimiter
 from chatapp.tools.server import create_task_server
 
+WELL_KNOWN = "/.well-known/oauth-protected-resource"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 DESCRIPTION = """A stateless, durable todo-task chat. Register or log in for a
@@ -30,9 +36,15 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     """`run_mcp_lifespan=False` when a host (Reflex) runs `mcp_lifespan` itself:
     a mounted app's own lifespan never runs."""
     settings = settings or get_settings()
-    mcp_server = create_task_server(engine)
+    mcp_server = create_task_server(engine, settings)
     configure_logging()  # after MCPServer(), which installs a Rich handler on the root logger
-    mcp_app = mcp_server.streamable_http_app(stateless_http=True, json_response=True)
+    mcp_app = mcp_server.streamable_http_app(
+        stateless_http=True, json_response=True, max_request_body_size=settings.max_body_bytes,
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=settings.mcp_hosts, allowed_origins=settings.mcp_origins,
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -54,9 +66,42 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes)
     for module in (routes_auth, routes_chat, routes_tasks, routes_health):
         api.include_router(module.router)
-    api.router.routes.extend(mcp_app.routes)  # POST /mcp
+    mount_mcp(api, mcp_app)
     add_api_fallback(api, [module.router for module in (routes_auth, routes_chat, routes_tasks, routes_health)])
     return api
+
+
+def mount_mcp(api: FastAPI, mcp_app: Starlette) -> None:
+    """The MCP app is routed to as a whole, so its own middleware (the SDK's
+    bearer authentication and auth context) runs: `/mcp`, and the RFC 9728
+    metadata at `/.well-known/oauth-protected-resource/mcp` and, for clients
+    that look at the root, `/.well-known/oauth-protected-resource`."""
+    endpoint = next(route for route in mcp_app.routes if isinstance(route, Route) and route.path == "/mcp")
+    guard = endpoint.app  # the SDK's RequireAuthMiddleware around the transport
+    guard.app = refuse_get_stream(guard.app)  # type: ignore[attr-defined]
+    metadata = next(route for route in mcp_app.routes if isinstance(route, Route) and route.path.startswith(WELL_KNOWN))
+    api.router.routes.extend([
+        Route("/mcp", endpoint=mcp_app),
+        Route(metadata.path, endpoint=mcp_app),
+        Route(WELL_KNOWN, endpoint=metadata.endpoint, methods=["GET", "OPTIONS"]),
+    ])
+
+
+def refuse_get_stream(app: ASGIApp) -> ASGIApp:
+    """Stateless MCP has no server-initiated stream to offer; the SDK would
+    hold a GET open forever. Answer it 405 (the spec allows exactly that)."""
+
+    async def transport(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            response = JSONResponse(
+                {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Method Not Allowed: use POST."}},
+                status_code=405, headers={"Allow": "POST"},
+            )
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return transport
 
 
 def add_api_fallback(api: FastAPI, routers: list[APIRouter]) -> None:

@@ -38,8 +38,10 @@ def path_user_id(user_id: Annotated[str, Path(json_schema_extra=UUID_PATH)]) -> 
     return parse_uuid(user_id, "user_id")
 
 
-def token_subject(authorization: Annotated[str | None, Header()] = None) -> uuid.UUID:
-    return decode_token(bearer_token(authorization))
+def token_subject(request: Request, authorization: Annotated[str | None, Header()] = None) -> uuid.UUID:
+    """Only tokens naming the REST API as an audience: the agent's per-turn
+    MCP token is refused here."""
+    return decode_token(bearer_token(authorization), request.app.state.settings)
 
 
 async def path_user_checked(

@@ -35,7 +35,8 @@ async def limit(request: Request, action: str, email: str) -> None:
 async def register(body: Credentials, request: Request, engine: EngineDep) -> SessionOut:
     """Create an account; answers with a bearer token, ready to chat."""
     await limit(request, "register", body.email)
-    session = await auth.register_bounded(engine, request.app.state.hashing, email=body.email, password=body.password)
+    session = await auth.register_bounded(engine, request.app.state.hashing, email=body.email, password=body.password,
+                                         settings=request.app.state.settings)
     return session_out(session)
 
 
@@ -43,5 +44,6 @@ async def register(body: Credentials, request: Request, engine: EngineDep) -> Se
 async def login(body: Credentials, request: Request, engine: EngineDep) -> SessionOut:
     """Exchange email and password for a bearer token."""
     await limit(request, "login", body.email)
-    session = await auth.login_bounded(engine, request.app.state.hashing, email=body.email, password=body.password)
+    session = await auth.login_bounded(engine, request.app.state.hashing, email=body.email, password=body.password,
+                                         settings=request.app.state.settings)
     return session_out(session)

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from chatapp.config import get_settings
+from chatapp.config import Settings, get_settings
 from chatapp.db import User
 from chatapp.db.types import utcnow
 from chatapp.services.database import in_thread, transaction
@@ -62,29 +62,66 @@ def check_password_strength(password: str) -> None:
         raise InvalidInput("Password is too weak: mix letters with digits, capitals or symbols.")
 
 
-def issue_token(user_id: uuid.UUID) -> str:
-    settings = get_settings()
+def api_audience(settings: Settings) -> str:
+    return f"{settings.base_url}/api"
+
+
+def mcp_audience(settings: Settings) -> str:
+    """The MCP server's canonical URI (RFC 8707 resource indicator)."""
+    return f"{settings.base_url}/mcp"
+
+
+def issue_token(user_id: uuid.UUID, settings: Settings | None = None) -> str:
+    """A user's access token: good for the REST API and for the MCP server
+    (both audiences), so the same token works in an external MCP client."""
+    settings = settings or get_settings()
     now = utcnow()
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=settings.jwt_ttl_minutes)}
+    claims = {
+        "sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=settings.jwt_ttl_minutes),
+        "iss": settings.base_url, "aud": [api_audience(settings), mcp_audience(settings)],
+    }
     return jwt.encode(claims, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
 
 
-def decode_token(token: str | None) -> uuid.UUID:
-    """The user id a token speaks for, without touching the database."""
+def issue_tool_token(user_id: uuid.UUID, settings: Settings, ttl_seconds: float) -> str:
+    """The per-turn credential the agent hands the MCP server: its only
+    audience is the MCP server, so the REST API refuses it."""
+    now = utcnow()
+    claims = {
+        "sub": str(user_id), "iat": now, "exp": now + timedelta(seconds=ttl_seconds),
+        "iss": settings.base_url, "aud": [mcp_audience(settings)],
+    }
+    return jwt.encode(claims, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
+
+
+def decode_claims(token: str | None, settings: Settings | None = None, *, audience: str | None = None) -> dict:
+    """Verified claims: signature (HS256 only), expiry, issuer, and that the
+    token names `audience` (default: the REST API)."""
+    settings = settings or get_settings()
     if not token:
         raise InvalidAuth("Missing bearer token.")
     try:
         claims = jwt.decode(
             token,
-            get_settings().jwt_signing_key,
+            settings.jwt_signing_key,
             algorithms=[JWT_ALGORITHM],
-            options={"require": ["exp", "sub"]},
+            audience=audience or api_audience(settings),
+            issuer=settings.base_url,
+            options={"require": ["exp", "sub", "aud", "iss"]},
         )
-        return uuid.UUID(str(claims["sub"]))
+        uuid.UUID(str(claims["sub"]))
+        return claims
     except jwt.ExpiredSignatureError as error:
         raise InvalidAuth("Token has expired.") from error
+    except jwt.InvalidAudienceError as error:
+        raise InvalidAuth("Token is not meant for this service.") from error
     except (jwt.InvalidTokenError, ValueError) as error:
         raise InvalidAuth("Invalid token.") from error
+
+
+def decode_token(token: str | None, settings: Settings | None = None, *, audience: str | None = None) -> uuid.UUID:
+    """The user id a token speaks for, without touching the database."""
+    return uuid.UUID(str(decode_claims(token, settings, audience=audience)["sub"]))
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -109,7 +146,7 @@ def authenticate(engine: Engine, token: str | None) -> uuid.UUID:
     return user_id
 
 
-def create_user(engine: Engine, email: str, password_hash: str) -> Session:
+def create_user(engine: Engine, email: str, password_hash: str, settings: Settings | None = None) -> Session:
     user_id = uuid.uuid4()
     try:
         with transaction(engine) as connection:
@@ -120,7 +157,7 @@ def create_user(engine: Engine, email: str, password_hash: str) -> Session:
             )
     except IntegrityError as error:
         raise Conflict("An account with this email already exists.") from error
-    return Session(user_id=user_id, email=email, access_token=issue_token(user_id))
+    return Session(user_id=user_id, email=email, access_token=issue_token(user_id, settings))
 
 
 def register(engine: Engine, *, email: str, password: str) -> Session:
@@ -161,7 +198,9 @@ def login(engine: Engine, *, email: str, password: str) -> Session:
     return Session(user_id=row.id, email=email, access_token=issue_token(row.id))
 
 
-async def login_bounded(engine: Engine, hashing: PasswordHashing, *, email: str, password: str) -> Session:
+async def login_bounded(
+    engine: Engine, hashing: PasswordHashing, *, email: str, password: str, settings: Settings | None = None
+) -> Session:
     """`login` for the API: the lookup on a database thread, the hash on the
     bounded hashing pool."""
     email = prepare_login(email, password)
@@ -169,14 +208,16 @@ async def login_bounded(engine: Engine, hashing: PasswordHashing, *, email: str,
     verified = await hashing.verify(row.password_hash if row else _DUMMY_HASH, password)
     if not verified or row is None:
         raise InvalidAuth(LOGIN_FAILED)
-    return Session(user_id=row.id, email=email, access_token=issue_token(row.id))
+    return Session(user_id=row.id, email=email, access_token=issue_token(row.id, settings))
 
 
-async def register_bounded(engine: Engine, hashing: PasswordHashing, *, email: str, password: str) -> Session:
+async def register_bounded(
+    engine: Engine, hashing: PasswordHashing, *, email: str, password: str, settings: Settings | None = None
+) -> Session:
     email = normalize_email(email)
     check_password_strength(password)
     password_hash = await hashing.hash(password)
-    return await in_thread(create_user, engine, email, password_hash)
+    return await in_thread(create_user, engine, email, password_hash, settings)
 
 
 def email_of(engine: Engine, user_id: uuid.UUID) -> str | None:

@@ -25,7 +25,7 @@ from chatapp.agent.task_tools import TurnContext
 from chatapp.config import Settings, get_settings
 from chatapp.db import Conversation, Message, ToolCall, User
 from chatapp.db.types import utcnow
-from chatapp.services.auth import JWT_ALGORITHM
+from chatapp.services.auth import issue_tool_token
 from chatapp.services.conversations import owned_conversation, title_from_message
 from chatapp.services.database import in_thread, is_unavailable, transaction
 from chatapp.services.errors import AgentFailed, AgentTimeout, InvalidAuth, InvalidInput, NotFound, ServiceError, Unavailable
@@ -82,10 +82,9 @@ def validate_message(message: Any) -> str:
 
 def tool_token(user_id: uuid.UUID, settings: Settings) -> str:
     """A short-lived token the MCP server authenticates, so the tools act as
-    exactly this user for exactly this turn."""
-    now = utcnow()
-    expires = now + timedelta(seconds=settings.turn_timeout_seconds + 60)
-    return jwt.encode({"sub": str(user_id), "iat": now, "exp": expires}, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
+    exactly this user for exactly this turn. Its only audience is the MCP
+    server: the REST API refuses it."""
+    return issue_tool_token(user_id, settings, settings.turn_timeout_seconds + 60)
 
 
 def next_seq(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID, tokens: int) -> tuple[int, int] | None:
