@@ -117,7 +117,7 @@ class LiveApi:
 
 def serve(engine: Engine, **overrides: object) -> Iterator[LiveApi]:
     port = free_port()
-    settings = Settings(mcp_url=f"http://127.0.0.1:{port}/mcp", public_url=f"http://127.0.0.1:{port}", **overrides)  # type: ignore[arg-type]
+    settings = Settings(mcp_url=f"http://127.0.0.1:{port}/mcp", **overrides)  # type: ignore[arg-type]
     with ThreadServer(create_api(engine, settings=settings), port) as server:
         yield LiveApi(server, settings, engine)
 

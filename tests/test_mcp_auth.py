@@ -31,14 +31,22 @@ def test_a_request_without_a_token_is_401_with_the_resource_metadata_challenge(l
     assert response.status_code == 401
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith("Bearer ")
-    assert f'resource_metadata="{live_api.base_url}/.well-known/oauth-protected-resource/mcp"' in challenge
+    public = live_api.settings.base_url  # PUBLIC_URL: what clients are told, whatever port the test server has
+    assert f'resource_metadata="{public}/.well-known/oauth-protected-resource/mcp"' in challenge
+
+
+def test_public_url_sets_the_absolute_urls_of_the_metadata(engine: Engine) -> None:
+    for api in serve(engine, public_url="https://chat.example.com"):
+        metadata = httpx.get(f"{api.base_url}/.well-known/oauth-protected-resource").json()
+        assert metadata["resource"] == "https://chat.example.com/mcp"
+        assert metadata["authorization_servers"] == ["https://chat.example.com"]
 
 
 @pytest.mark.parametrize("path", ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"])
 def test_protected_resource_metadata_describes_the_mcp_server(live_api: LiveApi, path: str) -> None:
     metadata = httpx.get(f"{live_api.base_url}{path}").json()
-    assert metadata["resource"] == f"{live_api.base_url}/mcp"
-    assert metadata["authorization_servers"] == [live_api.base_url]
+    assert metadata["resource"] == f"{live_api.settings.base_url}/mcp"
+    assert metadata["authorization_servers"] == [live_api.settings.base_url]
     assert metadata["bearer_methods_supported"] == ["header"]
 
 
@@ -65,8 +73,9 @@ async def test_an_mcp_client_without_a_token_cannot_initialize(live_api: LiveApi
 
 def test_access_tokens_name_both_the_api_and_the_mcp_server(live_api: LiveApi, alice: Account) -> None:
     claims = jwt.decode(alice.token, options={"verify_signature": False})
-    assert sorted(claims["aud"]) == sorted([f"{live_api.base_url}/api", f"{live_api.base_url}/mcp"])
-    assert claims["iss"] == live_api.base_url
+    public = live_api.settings.base_url
+    assert sorted(claims["aud"]) == sorted([f"{public}/api", f"{public}/mcp"])
+    assert claims["iss"] == public
 
 
 async def test_the_per_turn_tool_token_works_on_mcp(live_api: LiveApi, alice: Account) -> None:
@@ -77,7 +86,7 @@ async def test_the_per_turn_tool_token_works_on_mcp(live_api: LiveApi, alice: Ac
 
 def test_the_per_turn_tool_token_is_refused_by_the_rest_api(live_api: LiveApi, alice: Account) -> None:
     token = issue_tool_token(uuid.UUID(alice.user_id), live_api.settings, 60)
-    assert jwt.decode(token, options={"verify_signature": False})["aud"] == [f"{live_api.base_url}/mcp"]
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == [f"{live_api.settings.base_url}/mcp"]
     response = httpx.get(f"{live_api.base_url}/api/{alice.user_id}/tasks", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401 and response.json()["error_code"] == "invalid_auth"
 

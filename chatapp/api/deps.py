@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPBearer
 from sqlalchemy import Engine
 
 from chatapp.config import Settings
@@ -38,10 +39,15 @@ def path_user_id(user_id: Annotated[str, Path(json_schema_extra=UUID_PATH)]) -> 
     return parse_uuid(user_id, "user_id")
 
 
-def token_subject(request: Request, authorization: Annotated[str | None, Header()] = None) -> uuid.UUID:
+# Documents the scheme in OpenAPI (securitySchemes); the header itself is
+# parsed below, so a malformed one gets our own 401 message.
+bearer_scheme = HTTPBearer(auto_error=False, description="The access token from /api/auth/login or /register.")
+
+
+def token_subject(request: Request, _scheme: Annotated[object, Security(bearer_scheme)] = None) -> uuid.UUID:
     """Only tokens naming the REST API as an audience: the agent's per-turn
     MCP token is refused here."""
-    return decode_token(bearer_token(authorization), request.app.state.settings)
+    return decode_token(bearer_token(request.headers.get("authorization")), request.app.state.settings)
 
 
 async def path_user_checked(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from chatapp.api.deps import EngineDep
-from chatapp.api.schemas import Credentials, ErrorResponse, SessionOut
+from chatapp.api.schemas import Credentials, ErrorResponse, Registration, SessionOut
 from chatapp.services import auth
 from chatapp.services.ratelimit import RateLimiter, client_ip
 
@@ -32,7 +32,7 @@ async def limit(request: Request, action: str, email: str) -> None:
 
 
 @router.post("/register", status_code=201, response_model=SessionOut, responses=ERRORS)
-async def register(body: Credentials, request: Request, engine: EngineDep) -> SessionOut:
+async def register(body: Registration, request: Request, engine: EngineDep) -> SessionOut:
     """Create an account; answers with a bearer token, ready to chat."""
     await limit(request, "register", body.email)
     session = await auth.register_bounded(engine, request.app.state.hashing, email=body.email, password=body.password,

@@ -8,10 +8,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from chatapp.services.auth import MAX_PASSWORD_LENGTH
+from chatapp.services.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from chatapp.services.chat import MAX_MESSAGE_CHARS
 from chatapp.services.conversations import MAX_TITLE_LENGTH
-from chatapp.services.text import UUID_PATTERN, parse_uuid, unstorable_reason
+from chatapp.services.text import (
+    EMAIL_PATTERN, NOT_BLANK_PATTERN, PASSWORD_PATTERN, UUID_PATTERN, parse_uuid, unstorable_reason,
+)
 
 
 def storable(value: str) -> str:
@@ -41,9 +43,21 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Email = Annotated[Text, Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN, "format": "email"})]
+
+
 class Credentials(StrictBody):
-    email: Annotated[Text, Field(max_length=320)]
+    email: Email
     password: Annotated[Text, Field(max_length=MAX_PASSWORD_LENGTH)]
+
+
+class Registration(StrictBody):
+    email: Email
+    password: Annotated[Text, Field(
+        min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH,
+        json_schema_extra={"pattern": PASSWORD_PATTERN},
+        description="8-256 characters; not only lowercase letters a-z, not only digits, not only spaces.",
+    )]
 
 
 class SessionOut(BaseModel):
@@ -53,7 +67,10 @@ class SessionOut(BaseModel):
 
 
 class ChatRequest(StrictBody):
-    message: Annotated[Text, Field(max_length=MAX_MESSAGE_CHARS, description="1 to 5000 characters (code points), not only whitespace")]
+    message: Annotated[Text, Field(
+        max_length=MAX_MESSAGE_CHARS, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description="Up to 5000 characters (code points), not only whitespace.",
+    )]
     conversation_id: ApiUUID | None = None
 
 
@@ -109,7 +126,10 @@ class ConversationDetail(BaseModel):
 
 
 class RenameRequest(StrictBody):
-    title: Annotated[Text, Field(min_length=1, max_length=MAX_TITLE_LENGTH)]
+    title: Annotated[Text, Field(
+        min_length=1, max_length=MAX_TITLE_LENGTH, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description="Up to 200 characters, not only whitespace (runs of whitespace become one space).",
+    )]
 
 
 class TaskOut(BaseModel):

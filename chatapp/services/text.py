@@ -23,6 +23,25 @@ _UUID = re.compile(UUID_PATTERN)
 MAX_INT32 = 2**31 - 1
 
 
+def _char_class(chars: str) -> str:
+    return "".join(f"\\u{ord(c):04x}" for c in chars)
+
+
+# Exactly the characters Python's str.strip()/split() treat as whitespace,
+# spelled so JSON Schema (ECMA-262) and Python `re` read the class the same.
+WHITESPACE = _char_class("".join(c for c in map(chr, range(0x10000)) if c.isspace()))
+# The rules below are the real ones: the services check them with Python's
+# `re`, and the OpenAPI document states the same patterns.
+NOT_BLANK_PATTERN = f"^[^\\u0000]*[^{WHITESPACE}\\u0000][^\\u0000]*$"
+_EMAIL_CHAR = f"[^@{WHITESPACE}\\u0000]"
+EMAIL_PATTERN = f"^{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}+\\.{_EMAIL_CHAR}+$"
+# 8-256 characters; not only lowercase a-z, not only digits, not only spaces:
+# something beyond [a-z0-9] and whitespace, or both a letter and a digit.
+PASSWORD_PATTERN = (
+    f"^[^\\u0000]*(?:[^a-z0-9{WHITESPACE}\\u0000]|[a-z][^\\u0000]*[0-9]|[0-9][^\\u0000]*[a-z])[^\\u0000]*$"
+)
+
+
 def unstorable_reason(value: str) -> str | None:
     found = UNSTORABLE.search(value)
     if found is None:
