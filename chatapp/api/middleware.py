@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 logger = logging.getLogger("chatapp.api")
 
 CAPPED_PREFIXES = ("/api/", "/mcp")
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")
 # The web UI is a Reflex (React) bundle: its own scripts and styles, inline
 # styles from Radix and emotion, inline bootstrap scripts, and the websocket to
 # the backend. Nothing is loaded from another origin.
@@ -74,16 +76,36 @@ class ApiShield:
         extra = security_headers(path)
         started = False
 
+        replaced = False
+
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, replaced
+            if replaced:  # the body of a plain-text answer we replaced
+                return
             if message["type"] == "http.response.start":
                 started = True
-                names = {name.lower() for name, _ in message.get("headers", [])}
+                names = {name.lower(): value for name, value in message.get("headers", [])}
+                if path.startswith("/api") and message["status"] in (404, 405) and b"json" not in names.get(b"content-type", b""):
+                    # Something below (Reflex's catch-all) answered /api in plain text: the error shape instead.
+                    replaced = True
+                    status = message["status"]
+                    code, text = ("not_found", "No such API route.") if status == 404 else ("method_not_allowed", "Method not allowed.")
+                    await ApiShield.answer(send_with_extra, status, code, text)
+                    return
                 message = {**message, "headers": [*message.get("headers", []), *(h for h in extra if h[0] not in names)]}
+            await send(message)
+
+        async def send_with_extra(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message["headers"], *extra]}
             await send(message)
 
         capped = path.startswith(CAPPED_PREFIXES)
         limit = self.max_body_bytes
+        if path.startswith("/api") and CONTROL_CHARS.search(path):
+            # No route segment may hold one; answered here so no router can miss it.
+            await self.answer(send_with_headers, 400, "invalid_request", "The path contains control characters.")
+            return
         if capped:
             declared = declared_length(scope)
             if declared is not None and declared > limit:
