@@ -23,7 +23,7 @@ from chatapp.services.streaming import TurnEvent, stream_turn
 
 router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 500, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 429, 500, 503)
 }
 
 
