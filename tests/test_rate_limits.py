@@ -113,3 +113,20 @@ def test_defaults_are_generous_for_a_person_and_documented() -> None:
     defaults = Settings.model_fields
     assert defaults["rate_limit_login_per_email"].default == "10/minute; 50/hour"
     assert defaults["rate_limit_chat_per_user"].default == "30/minute; 500/hour"
+
+
+def test_an_unreachable_redis_lets_requests_through() -> None:
+    from tests.pg_cluster import free_port
+
+    limiter = RateLimiter(Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                                   **{**GENEROUS, "rate_limit_login_per_email": "1/minute"}))
+
+    async def attempts() -> None:
+        for _ in range(3):  # would be limited after one, if counted
+            await asyncio.wait_for(limiter.hit("login_email", "x@example.com"), timeout=10)
+
+    asyncio.run(attempts())
+
+
+def test_garbage_in_forwarded_for_falls_back_to_the_proxy() -> None:
+    assert client_ip("10.0.0.2", "not-an-ip", ["10.0.0.0/8"]) == "10.0.0.2"
