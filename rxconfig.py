@@ -4,6 +4,8 @@ Reflex itself reads BACKEND_PORT / FRONTEND_PORT from the environment."""
 import reflex as rx
 from reflex.plugins.sitemap import SitemapPlugin
 
+from chatapp.config import get_settings
+
 config = rx.Config(
     app_name="chatapp",
     telemetry_enabled=False,
@@ -15,4 +17,7 @@ config = rx.Config(
         ),
     ],
     disable_plugins=[SitemapPlugin],
+    # Reflex's default ("*" with credentials) reflects any Origin. Only the
+    # configured ones (CORS_ORIGINS; default: the web UI's own origin).
+    cors_allowed_origins=get_settings().allowed_cors_origins,
 )

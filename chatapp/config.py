@@ -6,6 +6,7 @@ here so no other module assembles them by hand.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -13,6 +14,11 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def split_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class Settings(BaseSettings):
@@ -39,6 +45,33 @@ class Settings(BaseSettings):
     # On SIGTERM a worker finishes the turns it runs for up to this long.
     shutdown_grace_seconds: float = 30.0
 
+    # --- Hardening (see README, "Security") ---
+    # Request bodies under /api and /mcp larger than this get 413 before they are read.
+    max_body_bytes: int = 64 * 1024
+    # Origins allowed to call the backend from a browser (comma-separated).
+    # Unset: the web UI's own origin (localhost / 127.0.0.1 on FRONTEND_PORT and BACKEND_PORT).
+    cors_origins: str | None = None
+    frontend_port: int = 3000
+    # Rate limits, in the `limits` notation ("10/minute", "5 per second; 100 per hour").
+    # Counted in Redis when REDIS_URL is set (shared by every worker), in memory otherwise.
+    rate_limit_enabled: bool = True
+    rate_limit_login_per_ip: str = "30/minute; 300/hour"
+    rate_limit_login_per_email: str = "10/minute; 50/hour"
+    rate_limit_register_per_ip: str = "10/minute; 50/hour"
+    rate_limit_register_per_email: str = "5/minute"
+    rate_limit_chat_per_user: str = "30/minute; 500/hour"
+    # Proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs).
+    trusted_proxies: str = ""
+    # Password hashes running at once (argon2id, 64 MiB each), on their own threads.
+    password_hash_concurrency: int = max(1, (os.cpu_count() or 2) // 2)
+    # The backend's public base URL (scheme://host[:port]), for absolute URLs in
+    # the MCP protected-resource metadata. Unset: http://127.0.0.1:$BACKEND_PORT.
+    public_url: str | None = None
+    # Host / Origin values /mcp accepts (DNS-rebinding protection), comma-separated.
+    # Unset: the loopback names (127.0.0.1, localhost, [::1]) on any port. "host:*" matches any port.
+    mcp_allowed_hosts: str | None = None
+    mcp_allowed_origins: str | None = None
+
     @property
     def sqlalchemy_url(self) -> str:
         """The URL with the driver spelled out: psycopg 3 for PostgreSQL, and
@@ -61,6 +94,32 @@ class Settings(BaseSettings):
     @property
     def mcp_endpoint(self) -> str:
         return self.mcp_url or f"http://127.0.0.1:{self.backend_port}/mcp"
+
+    @property
+    def allowed_cors_origins(self) -> list[str]:
+        if self.cors_origins is not None:
+            return split_list(self.cors_origins)
+        return [f"http://{host}:{port}" for port in (self.frontend_port, self.backend_port) for host in LOOPBACK_NAMES]
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.backend_port}").rstrip("/")
+
+    @property
+    def mcp_hosts(self) -> list[str]:
+        if self.mcp_allowed_hosts is not None:
+            return split_list(self.mcp_allowed_hosts)
+        return [f"{host}:*" for host in LOOPBACK_NAMES]
+
+    @property
+    def mcp_origins(self) -> list[str]:
+        if self.mcp_allowed_origins is not None:
+            return split_list(self.mcp_allowed_origins)
+        return [f"http://{host}:*" for host in LOOPBACK_NAMES]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return split_list(self.trusted_proxies)
 
     @cached_property
     def jwt_signing_key(self) -> str:

@@ -1,26 +1,52 @@
-"""Plain, cheap logging for the served app.
+"""Logging that never stalls the event loop.
 
-The MCP SDK's `MCPServer(...)` installs a Rich handler with rich tracebacks
-on the root logger. Rendering one such traceback takes seconds on the event
-loop, stalling every request the worker serves: a database outage, which
-logs one warning per failed request, would turn 503s in milliseconds into
-503s in seconds. This puts back a one-line-per-record stderr handler.
+`MCPServer(...)` calls `logging.basicConfig` with a Rich handler that renders
+tracebacks, which blocks the loop for seconds per 5xx. `configure_logging`
+(run after the MCP server is built) replaces whatever sits on the root logger
+with one queue: the calling code only enqueues the record, and a listener
+thread formats it as plain text (traceback included) and writes it to stderr.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import sys
+from logging.handlers import QueueHandler, QueueListener
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def use_plain_logging() -> None:
+class DeferredQueueHandler(QueueHandler):
+    """Enqueues the record untouched: formatting (and traceback rendering)
+    happens on the listener thread, not on the caller's (the event loop's)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+_listener: QueueListener | None = None
+
+
+def configure_logging(level: int = logging.WARNING) -> None:
+    """Idempotent: one queue handler on the root logger, one listener thread."""
+    global _listener
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if type(handler).__name__ == "RichHandler":
+        if not isinstance(handler, DeferredQueueHandler) and type(handler).__module__.startswith("rich"):
             root.removeHandler(handler)
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(FORMAT))
-        root.addHandler(handler)
+    if any(isinstance(handler, DeferredQueueHandler) for handler in root.handlers):
+        return
+    for handler in list(root.handlers):  # the SDK's basicConfig handlers; pytest's capture handlers stay
+        if type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    output = logging.StreamHandler(sys.stderr)
+    output.setFormatter(logging.Formatter(PLAIN_FORMAT))
+    _listener = QueueListener(records, output, respect_handler_level=True)
+    _listener.start()
+    atexit.register(_listener.stop)
+    root.addHandler(DeferredQueueHandler(records))
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)

@@ -11,6 +11,11 @@ for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL", "MCP_URL"):
     os.environ.pop(name, None)
 os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 os.environ.setdefault("JWT_SECRET", "test-secret-" + "x" * 64)  # long enough for the HS512 negative test
+# Every test sets the rate limits explicitly: high enough that no test (or
+# `make api` it starts) measures the limiter; rate-limit tests set tight ones.
+GENEROUS_LIMIT = "100000/minute"
+for name in ("LOGIN_PER_IP", "LOGIN_PER_EMAIL", "REGISTER_PER_IP", "REGISTER_PER_EMAIL", "CHAT_PER_USER"):
+    os.environ[f"RATE_LIMIT_{name}"] = GENEROUS_LIMIT
 
 import shutil
 import uuid

@@ -35,7 +35,10 @@ class ThreadServer:
 
     def __init__(self, app: FastAPI, port: int) -> None:
         self.port = port
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+            proxy_headers=False,  # the app decides whom to believe (TRUSTED_PROXIES), as under granian
+        ))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

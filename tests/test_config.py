@@ -44,3 +44,24 @@ def test_relative_sqlite_paths_are_anchored_at_the_project(tmp_path: Path) -> No
 
 def test_mcp_endpoint_follows_the_backend_port() -> None:
     assert Settings(backend_port=9001).mcp_endpoint == "http://127.0.0.1:9001/mcp"
+
+
+def test_cors_defaults_to_the_web_uis_own_origin() -> None:
+    origins = Settings(frontend_port=3000, backend_port=8000).allowed_cors_origins
+    assert "http://localhost:3000" in origins and "http://127.0.0.1:3000" in origins
+    assert all(origin.startswith(("http://localhost:", "http://127.0.0.1:", "http://[::1]:")) for origin in origins)
+
+
+def test_cors_origins_are_configurable() -> None:
+    assert Settings(cors_origins="https://chat.example.com, https://admin.example.com").allowed_cors_origins == [
+        "https://chat.example.com", "https://admin.example.com",
+    ]
+
+
+def test_the_json_body_cap_defaults_to_64_kib() -> None:
+    assert Settings().max_body_bytes == 64 * 1024
+
+
+def test_public_url_defaults_to_the_loopback_backend() -> None:
+    assert Settings(public_url=None, backend_port=8123).base_url == "http://127.0.0.1:8123"
+    assert Settings(public_url="https://chat.example.com/").base_url == "https://chat.example.com"

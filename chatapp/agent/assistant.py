@@ -44,21 +44,22 @@ class AgentReply:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
 
 
-async def build_agent(settings: Settings) -> Agent[TurnContext]:
-    tools = await task_tools(settings.mcp_endpoint).function_tools()
+async def build_agent(settings: Settings, token: str) -> Agent[TurnContext]:
+    tools = await task_tools(settings.mcp_endpoint).function_tools(token)
     return Agent(name="Task assistant", instructions=INSTRUCTIONS, model=select_model(settings), tools=list(tools))
 
 
-async def assistant(settings: Settings) -> Agent[TurnContext]:
+async def assistant(settings: Settings, token: str) -> Agent[TurnContext]:
     """The agent is data (instructions, model, tool schemas), identical for
-    every turn with the same settings: built once per event loop."""
+    every turn with the same settings: built once per event loop. `token`
+    (the first turn's tool token) is only used to fetch the tool list."""
     key = (
         "assistant", settings.mcp_endpoint, settings.openai_base_url, settings.openai_api_key, settings.chat_model,
         settings.offline_stream_delay_ms,
     )
     agents = loop_local("assistants", dict)
     if key not in agents:
-        agents[key] = await build_agent(settings)
+        agents[key] = await build_agent(settings, token)
     return agents[key]
 
 
@@ -96,7 +97,7 @@ def collect_reply(new_items: list[Any], final_output: Any) -> AgentReply:
 
 async def run_assistant(settings: Settings, context: TurnContext, history: list[dict[str, Any]]) -> AgentReply:
     result = await Runner.run(
-        await assistant(settings), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
+        await assistant(settings, context.tool_token), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
     )
     return collect_reply(result.new_items, result.final_output)
 
@@ -141,7 +142,7 @@ async def stream_assistant(
     it finishes, and last the complete `AgentReply`. Closing the iterator
     early cancels the run."""
     result = Runner.run_streamed(
-        await assistant(settings), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
+        await assistant(settings, context.tool_token), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
     )
     started: dict[str, ToolCallRecord] = {}
     try:

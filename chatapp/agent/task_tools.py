@@ -92,9 +92,13 @@ class TaskTools(MCPServer):
     async def cleanup(self) -> None:
         """Nothing held open."""
 
-    async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[Tool]:
+    async def list_tools(self, run_context: Any = None, agent: Any = None, *, token: str | None = None) -> list[Tool]:
+        """The server's tools, fetched once. /mcp is a protected resource, so
+        the fetch carries a token: the turn's own, which is all the process has."""
         if self._tools is None:
-            async with mcp_session(self.url, None) as session:
+            turn = getattr(run_context, "context", None)
+            token = token or (turn.tool_token if isinstance(turn, TurnContext) else None)
+            async with mcp_session(self.url, token) as session:
                 self._tools = list((await session.list_tools()).tools)
         return self._tools
 
@@ -117,9 +121,10 @@ class TaskTools(MCPServer):
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None) -> GetPromptResult:
         raise KeyError(name)
 
-    async def function_tools(self) -> list[FunctionTool]:
+    async def function_tools(self, token: str | None = None) -> list[FunctionTool]:
         """The MCP tools as SDK function tools that call back over MCP."""
-        return [MCPUtil.to_function_tool(tool, self, convert_schemas_to_strict=False) for tool in await self.list_tools()]
+        tools = await self.list_tools(token=token)
+        return [MCPUtil.to_function_tool(tool, self, convert_schemas_to_strict=False) for tool in tools]
 
 
 def task_tools(url: str) -> TaskTools:

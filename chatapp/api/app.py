@@ -6,14 +6,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
+from fastapi.responses import JSONResponse
+from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatapp.config import Settings, get_settings
 from chatapp.api import routes_auth, routes_chat, routes_health, routes_tasks, routes_turns
 from chatapp.api.draining import DrainingMiddleware
-from chatapp.api.errors import install_error_handlers
+from chatapp.api.errors import error_response, install_error_handlers
+from chatapp.api.middleware import ApiShield
+from chatapp.logs import configure_logging
+from chatapp.services.passwords import PasswordHashing
+from chatapp.services.ratelimit import RateLimiter
 from chatapp.tools.server import create_task_server
+
+WELL_KNOWN = "/.well-known/oauth-protected-resource"
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 DESCRIPTION = """A stateless, durable todo-task chat. Register or log in for a
 bearer token, then `POST /api/{user_id}/chat`. Errors always have the shape
@@ -23,8 +36,16 @@ bearer token, then `POST /api/{user_id}/chat`. Errors always have the shape
 def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_lifespan: bool = True) -> FastAPI:
     """`run_mcp_lifespan=False` when a host (Reflex) runs `mcp_lifespan` itself:
     a mounted app's own lifespan never runs."""
-    mcp_server = create_task_server(engine)
-    mcp_app = mcp_server.streamable_http_app(stateless_http=True, json_response=True)
+    settings = settings or get_settings()
+    mcp_server = create_task_server(engine, settings)
+    configure_logging()  # after MCPServer(), which installs a Rich handler on the root logger
+    mcp_app = mcp_server.streamable_http_app(
+        stateless_http=True, json_response=True, max_request_body_size=settings.max_body_bytes,
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=settings.mcp_hosts, allowed_origins=settings.mcp_origins,
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -38,14 +59,71 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
         lifespan=lifespan if run_mcp_lifespan else None,
     )
     api.state.engine = engine
-    api.state.settings = settings or get_settings()
+    api.state.settings = settings
     api.state.mcp_server = mcp_server
+    api.state.limiter = RateLimiter(settings)
+    api.state.hashing = PasswordHashing(settings.password_hash_concurrency)
     install_error_handlers(api)
     api.add_middleware(DrainingMiddleware)
+    api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes)
     for module in (routes_auth, routes_chat, routes_turns, routes_tasks, routes_health):
         api.include_router(module.router)
-    api.router.routes.extend(mcp_app.routes)  # POST /mcp
+    mount_mcp(api, mcp_app)
+    add_api_fallback(api, [module.router for module in (routes_auth, routes_chat, routes_tasks, routes_health)])
     return api
+
+
+def mount_mcp(api: FastAPI, mcp_app: Starlette) -> None:
+    """The MCP app is routed to as a whole, so its own middleware (the SDK's
+    bearer authentication and auth context) runs: `/mcp`, and the RFC 9728
+    metadata at `/.well-known/oauth-protected-resource/mcp` and, for clients
+    that look at the root, `/.well-known/oauth-protected-resource`."""
+    endpoint = next(route for route in mcp_app.routes if isinstance(route, Route) and route.path == "/mcp")
+    guard = endpoint.app  # the SDK's RequireAuthMiddleware around the transport
+    guard.app = refuse_get_stream(guard.app)  # type: ignore[attr-defined]
+    metadata = next(route for route in mcp_app.routes if isinstance(route, Route) and route.path.startswith(WELL_KNOWN))
+    api.router.routes.extend([
+        Route("/mcp", endpoint=mcp_app),
+        Route(metadata.path, endpoint=mcp_app),
+        Route(WELL_KNOWN, endpoint=metadata.endpoint, methods=["GET", "OPTIONS"]),
+    ])
+
+
+def refuse_get_stream(app: ASGIApp) -> ASGIApp:
+    """Stateless MCP has no server-initiated stream to offer; the SDK would
+    hold a GET open forever. Answer it 405 (the spec allows exactly that)."""
+
+    async def transport(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            response = JSONResponse(
+                {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Method Not Allowed: use POST."}},
+                status_code=405, headers={"Allow": "POST"},
+            )
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return transport
+
+
+def add_api_fallback(api: FastAPI, routers: list[APIRouter]) -> None:
+    """Reflex mounts its own app under this one, catching every path no route
+    matched (a plain-text 404, even for a known path with the wrong method).
+    This route, after every real one, keeps `/api` in the error shape."""
+    known = [(route.path_regex, route.methods or set()) for router in routers for route in router.routes
+             if isinstance(route, APIRoute)]
+
+    async def unknown_api_route(request: Request) -> object:
+        path = request.scope["path"]
+        allowed = set().union(*(methods for regex, methods in known if regex.match(path)))
+        if allowed:
+            response = error_response(405, "method_not_allowed", f"Method {request.method} is not allowed here.")
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return response
+        return error_response(404, "not_found", "No such API route.")
+
+    for path in ("/api", "/api/{rest:path}"):
+        api.add_api_route(path, unknown_api_route, methods=ALL_METHODS, include_in_schema=False)
 
 
 @asynccontextmanager

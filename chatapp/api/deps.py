@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPBearer
 from sqlalchemy import Engine
 
 from chatapp.config import Settings
+from chatapp.services.ratelimit import RateLimiter
 from chatapp.services.auth import bearer_token, decode_token, user_exists
 from chatapp.services.database import in_thread
-from chatapp.services.errors import Forbidden, InvalidAuth, InvalidInput
+from chatapp.services.errors import Forbidden, InvalidAuth
+from chatapp.services.text import UUID_PATTERN, parse_uuid
 
 
 def get_engine(request: Request) -> Engine:
@@ -28,15 +31,31 @@ def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def path_user_id(user_id: Annotated[str, Path()]) -> uuid.UUID:
-    try:
-        return uuid.UUID(user_id)
-    except ValueError:
-        raise InvalidInput("user_id must be a UUID.") from None
+def get_limiter(request: Request) -> RateLimiter:
+    return request.app.state.limiter
 
 
-def token_subject(authorization: Annotated[str | None, Header()] = None) -> uuid.UUID:
-    return decode_token(bearer_token(authorization))
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+
+
+# Path ids are parsed by hand (one message, one accepted spelling) but
+# documented as what they are: UUIDs in the 8-4-4-4-12 form.
+UUID_PATH = {"format": "uuid", "pattern": UUID_PATTERN}
+
+
+def path_user_id(user_id: Annotated[str, Path(json_schema_extra=UUID_PATH)]) -> uuid.UUID:
+    return parse_uuid(user_id, "user_id")
+
+
+# Documents the scheme in OpenAPI (securitySchemes); the header itself is
+# parsed below, so a malformed one gets our own 401 message.
+bearer_scheme = HTTPBearer(auto_error=False, description="The access token from /api/auth/login or /register.")
+
+
+def token_subject(request: Request, _scheme: Annotated[object, Security(bearer_scheme)] = None) -> uuid.UUID:
+    """Only tokens naming the REST API as an audience: the agent's per-turn
+    MCP token is refused here."""
+    return decode_token(bearer_token(request.headers.get("authorization")), request.app.state.settings)
 
 
 async def path_user_checked(

@@ -11,10 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from chatapp.services.errors import ServiceError
+from chatapp.services.errors import InvalidAuth, RateLimited, ServiceError
 
 logger = logging.getLogger("chatapp.api")
-HTTP_CODES = {401: "invalid_auth", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict"}
+HTTP_CODES = {
+    401: "invalid_auth", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
+    413: "payload_too_large", 429: "rate_limited",
+}
+# RFC 6750: a 401 names the scheme the client should use.
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="chatapp"'}
 
 
 def error_response(status: int, error_code: str, message: str, conversation_id: uuid.UUID | None = None) -> JSONResponse:
@@ -52,7 +57,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def service_error(_request: Request, error: ServiceError) -> JSONResponse:
         if error.http_status >= 500:
             logger.warning("%s: %s", error.error_code, error.message, exc_info=error.__cause__)
-        return error_response(error.http_status, error.error_code, error.message, error.conversation_id)
+        response = error_response(error.http_status, error.error_code, error.message, error.conversation_id)
+        if isinstance(error, InvalidAuth):
+            response.headers.update(WWW_AUTHENTICATE)
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -65,9 +75,9 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(error.status_code, code, str(error.detail))
         if error.headers:
             response.headers.update(error.headers)
+        if error.status_code == 401:
+            response.headers.update(WWW_AUTHENTICATE)
         return response
 
-    @app.exception_handler(Exception)
-    async def unexpected_error(_request: Request, error: Exception) -> JSONResponse:
-        logger.exception("unhandled error", exc_info=error)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+    # No handler for Exception here: Starlette's ServerErrorMiddleware would log
+    # the error again after the handler ran. `ApiShield` logs it once instead.

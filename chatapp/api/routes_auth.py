@@ -1,29 +1,49 @@
-"""Sign-up and sign-in."""
+"""Sign-up and sign-in, rate limited per client IP and per email before any
+password is hashed; hashes run on the bounded hashing pool."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from chatapp.api.deps import EngineDep
-from chatapp.api.schemas import Credentials, ErrorResponse, SessionOut
+from chatapp.api.schemas import Credentials, ErrorResponse, Registration, SessionOut
 from chatapp.services import auth
-from chatapp.services.database import in_thread
+from chatapp.services.ratelimit import RateLimiter, client_ip
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
-ERRORS = {400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 409, 413, 429)}
 
 
 def session_out(session: auth.Session) -> SessionOut:
     return SessionOut(user_id=session.user_id, access_token=session.access_token)
 
 
+def email_key(email: str) -> str:
+    return email.strip().lower()
+
+
+async def limit(request: Request, action: str, email: str) -> None:
+    limiter: RateLimiter = request.app.state.limiter
+    settings = request.app.state.settings
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxy_list)
+    await limiter.hit(f"{action}_ip", ip)
+    await limiter.hit(f"{action}_email", email_key(email))
+
+
 @router.post("/register", status_code=201, response_model=SessionOut, responses=ERRORS)
-async def register(body: Credentials, engine: EngineDep) -> SessionOut:
+async def register(body: Registration, request: Request, engine: EngineDep) -> SessionOut:
     """Create an account; answers with a bearer token, ready to chat."""
-    return session_out(await in_thread(auth.register, engine, email=body.email, password=body.password))
+    await limit(request, "register", body.email)
+    session = await auth.register_bounded(engine, request.app.state.hashing, email=body.email, password=body.password,
+                                         settings=request.app.state.settings)
+    return session_out(session)
 
 
 @router.post("/login", response_model=SessionOut, responses=ERRORS)
-async def login(body: Credentials, engine: EngineDep) -> SessionOut:
+async def login(body: Credentials, request: Request, engine: EngineDep) -> SessionOut:
     """Exchange email and password for a bearer token."""
-    return session_out(await in_thread(auth.login, engine, email=body.email, password=body.password))
+    await limit(request, "login", body.email)
+    session = await auth.login_bounded(engine, request.app.state.hashing, email=body.email, password=body.password,
+                                         settings=request.app.state.settings)
+    return session_out(session)

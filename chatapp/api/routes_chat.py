@@ -7,21 +7,21 @@ from typing import Annotated, Any
 
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
-from chatapp.api.deps import ChatUser, CurrentUser, EngineDep, SettingsDep
+from chatapp.api.deps import UUID_PATH, ChatUser, CurrentUser, EngineDep, LimiterDep, SettingsDep
 from chatapp.api.schemas import (
     ChatRequest, ChatResponse, ConversationDetail, ConversationList, ConversationOut, ErrorResponse, RenameRequest,
 )
 from chatapp.services import conversations, turns
 from chatapp.services.database import in_thread
-from chatapp.services.errors import InvalidInput
+from chatapp.services.text import MAX_INT32, parse_uuid
 from chatapp.services.turn_events import TurnEvent, server_sent_event
 
 router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 422, 500, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 500, 503)
 }
 IdempotencyKey = Annotated[
     str | None,
@@ -34,22 +34,23 @@ IdempotencyKey = Annotated[
 
 
 def conversation_uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput("conversation_id must be a UUID.") from None
+    return parse_uuid(value, "conversation_id")
+
+
+ConversationId = Annotated[str, Path(json_schema_extra=UUID_PATH)]
 
 
 @router.post("/chat", response_model=ChatResponse, responses=ERRORS)
 async def chat(
-    body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None,
+    body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Send a message; the assistant answers (calling task tools as needed).
     Omit `conversation_id` to start a new conversation. A failed turn answers
     in the error shape; its user message and failed answer stay stored."""
     return await turns.chat(
         engine, settings, user_id=user_id, message=body.message, conversation_id=body.conversation_id,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, limiter=limiter,
     )
 
 
@@ -78,7 +79,8 @@ STREAM_DOC = {
 
 @router.post("/chat/stream", responses=STREAM_DOC, response_class=StreamingResponse)
 async def chat_stream(
-    body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None,
+    body: ChatRequest, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> StreamingResponse:
     """The same turn as `/chat`, answered as it happens. Bad input and auth
     failures answer before the stream, as plain JSON errors. A replayed
@@ -86,7 +88,7 @@ async def chat_stream(
     `done`/`error` event if it has finished."""
     begun = await turns.begin_turn(
         engine, settings, user_id=user_id, message=body.message, conversation_id=body.conversation_id,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, limiter=limiter,
     )
     return event_stream(turns.turn_events(engine, settings, begun, user_id=user_id))
 
@@ -96,7 +98,7 @@ async def list_conversations(
     user_id: CurrentUser,
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> dict[str, Any]:
     """The user's conversations, most recently active first."""
     items, more = await in_thread(conversations.list_conversations, engine, user_id=user_id, limit=limit, offset=offset)
@@ -105,12 +107,12 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
 async def open_conversation(
-    conversation_id: str,
+    conversation_id: ConversationId,
     user_id: CurrentUser,
     engine: EngineDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
 ) -> dict[str, Any]:
     """A conversation and its latest messages; pass `before_seq` (the oldest
     seq you have) for the page before it."""
@@ -123,7 +125,7 @@ async def open_conversation(
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
-async def rename_conversation(conversation_id: str, body: RenameRequest, user_id: CurrentUser, engine: EngineDep) -> dict[str, Any]:
+async def rename_conversation(conversation_id: ConversationId, body: RenameRequest, user_id: CurrentUser, engine: EngineDep) -> dict[str, Any]:
     """Rename a conversation."""
     return await in_thread(
         conversations.rename_conversation, engine, user_id=user_id,
@@ -132,7 +134,7 @@ async def rename_conversation(conversation_id: str, body: RenameRequest, user_id
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204, responses=ERRORS)
-async def delete_conversation(conversation_id: str, user_id: CurrentUser, engine: EngineDep) -> Response:
+async def delete_conversation(conversation_id: ConversationId, user_id: CurrentUser, engine: EngineDep) -> Response:
     """Delete a conversation with its messages and tool calls."""
     await in_thread(
         conversations.delete_conversation, engine, user_id=user_id, conversation_id=conversation_uuid(conversation_id)

@@ -3,15 +3,19 @@ and attaching to its live events (the resume route)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy import Engine
 
-from chatapp.api.deps import ChatUser, CurrentUser, EngineDep, SettingsDep
-from chatapp.api.routes_chat import ERRORS, STREAM_DOC, IdempotencyKey, conversation_uuid, event_stream
+from chatapp.api.deps import ChatUser, CurrentUser, EngineDep, LimiterDep, SettingsDep
+from chatapp.api.routes_chat import ERRORS, STREAM_DOC, ConversationId, IdempotencyKey, conversation_uuid, event_stream
 from chatapp.api.schemas import ChatResponse
+from chatapp.config import Settings
 from chatapp.services import turns
+from chatapp.services.ratelimit import RateLimiter
 
 router = APIRouter(prefix="/api/{user_id}/conversations/{conversation_id}", tags=["turns"])
 Accept = Annotated[str | None, Header(description="`text/event-stream` to stream the answer like /chat/stream.")]
@@ -26,12 +30,12 @@ ANSWER_DOC: dict[int | str, dict[str, Any]] = {
 
 
 async def answer_again(
-    *, regenerate: bool, conversation_id: str, user_id: Any, engine: Any, settings: Any, accept: str | None,
-    idempotency_key: str | None,
+    *, regenerate: bool, conversation_id: str, user_id: uuid.UUID, engine: Engine, settings: Settings,
+    limiter: RateLimiter, accept: str | None, idempotency_key: str | None,
 ) -> dict[str, Any] | StreamingResponse:
     begun = await turns.begin_answer(
         engine, settings, user_id=user_id, conversation_id=conversation_uuid(conversation_id), regenerate=regenerate,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, limiter=limiter,
     )
     if accept and "text/event-stream" in accept:
         return event_stream(turns.turn_events(engine, settings, begun, user_id=user_id))
@@ -40,7 +44,8 @@ async def answer_again(
 
 @router.post("/retry", response_model=None, responses=ANSWER_DOC)
 async def retry(
-    conversation_id: str, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, accept: Accept = None,
+    conversation_id: ConversationId, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
+    accept: Accept = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any] | StreamingResponse:
     """Answer the last user message again after its answer failed (or was
@@ -48,23 +53,26 @@ async def retry(
     answer is replaced in place (same id, same seq). 409 when the last
     message already has an answer, or one is being written."""
     return await answer_again(regenerate=False, conversation_id=conversation_id, user_id=user_id, engine=engine,
-                              settings=settings, accept=accept, idempotency_key=idempotency_key)
+                              settings=settings, limiter=limiter, accept=accept,
+                              idempotency_key=idempotency_key)
 
 
 @router.post("/regenerate", response_model=None, responses=ANSWER_DOC)
 async def regenerate(
-    conversation_id: str, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, accept: Accept = None,
+    conversation_id: ConversationId, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
+    accept: Accept = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any] | StreamingResponse:
     """Replace the last answer with a new one (same id, same seq). 409 when
     there is none, or it is still being written."""
     return await answer_again(regenerate=True, conversation_id=conversation_id, user_id=user_id, engine=engine,
-                              settings=settings, accept=accept, idempotency_key=idempotency_key)
+                              settings=settings, limiter=limiter, accept=accept,
+                              idempotency_key=idempotency_key)
 
 
 @router.post("/stop", status_code=202, responses={**ERRORS, 202: {"description": "Stopping"},
                                                     204: {"description": "Nothing was running"}})
-async def stop(conversation_id: str, user_id: CurrentUser, engine: EngineDep, settings: SettingsDep) -> Response:
+async def stop(conversation_id: ConversationId, user_id: CurrentUser, engine: EngineDep, settings: SettingsDep) -> Response:
     """Stop the turn in progress, from any worker, keeping what it produced
     (stored as `stopped`). 202 when a turn was asked to stop, 204 when none
     was running."""
@@ -74,7 +82,7 @@ async def stop(conversation_id: str, user_id: CurrentUser, engine: EngineDep, se
 
 @router.get("/stream", response_class=StreamingResponse,
             responses={**STREAM_DOC, 204: {"description": "No turn in progress"}})
-async def resume(conversation_id: str, user_id: CurrentUser, engine: EngineDep, settings: SettingsDep) -> Response:
+async def resume(conversation_id: ConversationId, user_id: CurrentUser, engine: EngineDep, settings: SettingsDep) -> Response:
     """Attach to the turn in progress: the events so far, then live, ending
     with the same `done` or `error` event as the original stream. 204 when
     no turn is in progress. Works from any worker."""

@@ -4,18 +4,60 @@ a client is a clear 400 rather than a silently ignored value."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from chatapp.services.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from chatapp.services.text import MAX_MESSAGE_CHARS
+from chatapp.services.conversations import MAX_TITLE_LENGTH
+from chatapp.services.text import (
+    EMAIL_PATTERN, NOT_BLANK_PATTERN, PASSWORD_PATTERN, UUID_PATTERN, parse_uuid, unstorable_reason,
+)
+
+
+def storable(value: str) -> str:
+    reason = unstorable_reason(value)
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
+def canonical_uuid(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return parse_uuid(value, "the id")
+        except Exception:
+            raise ValueError("must be a UUID (8-4-4-4-12 hex digits with hyphens)") from None
+    return value
+
+
+# Every string the API takes: no NUL, no unpaired surrogate (checked once, here).
+Text = Annotated[str, AfterValidator(storable)]
+# Every id the API takes: the hyphenated 8-4-4-4-12 form, either case.
+UUIDSchema = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+ApiUUID = Annotated[uuid.UUID, BeforeValidator(canonical_uuid), WithJsonSchema(UUIDSchema)]
 
 
 class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Email = Annotated[Text, Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN, "format": "email"})]
+
+
 class Credentials(StrictBody):
-    email: str
-    password: str
+    email: Email
+    password: Annotated[Text, Field(max_length=MAX_PASSWORD_LENGTH)]
+
+
+class Registration(StrictBody):
+    email: Email
+    password: Annotated[Text, Field(
+        min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH,
+        json_schema_extra={"pattern": PASSWORD_PATTERN},
+        description="8-256 characters; not only lowercase letters a-z, not only digits, not only spaces.",
+    )]
 
 
 class SessionOut(BaseModel):
@@ -25,8 +67,11 @@ class SessionOut(BaseModel):
 
 
 class ChatRequest(StrictBody):
-    message: str
-    conversation_id: uuid.UUID | None = None
+    message: Annotated[Text, Field(
+        max_length=MAX_MESSAGE_CHARS, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description="Up to 5000 characters (code points), not only whitespace.",
+    )]
+    conversation_id: ApiUUID | None = None
 
 
 class ToolCallOut(BaseModel):
@@ -83,7 +128,10 @@ class ConversationDetail(BaseModel):
 
 
 class RenameRequest(StrictBody):
-    title: str
+    title: Annotated[Text, Field(
+        min_length=1, max_length=MAX_TITLE_LENGTH, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description="Up to 200 characters, not only whitespace (runs of whitespace become one space).",
+    )]
 
 
 class TaskOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,19 +19,23 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from chatapp.config import get_settings
+from chatapp.config import Settings, get_settings
 from chatapp.db import User
 from chatapp.db.types import utcnow
-from chatapp.services.database import transaction
+from chatapp.services.database import in_thread, transaction
+from chatapp.services.passwords import PasswordHashing
+from chatapp.services.text import EMAIL_PATTERN, PASSWORD_PATTERN, check_text
 from chatapp.services.errors import Conflict, InvalidAuth, InvalidInput
 
 JWT_ALGORITHM = "HS256"
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+EMAIL_RULE = re.compile(EMAIL_PATTERN)
+PASSWORD_RULE = re.compile(PASSWORD_PATTERN)
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures cost the same.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+LOGIN_FAILED = "Incorrect email or password."
 
 
 @dataclass(frozen=True)
@@ -42,44 +47,84 @@ class Session:
 
 
 def normalize_email(email: str) -> str:
-    cleaned = email.strip().lower()
-    if len(cleaned) > 320 or not EMAIL_PATTERN.match(cleaned):
+    """The rule is EMAIL_PATTERN (also in the OpenAPI document), checked on
+    the address as given (surrounding whitespace ignored), then lower-cased."""
+    cleaned = check_text(email, "email").strip()
+    if len(cleaned) > 320 or not EMAIL_RULE.match(cleaned) or len(cleaned.lower()) > 320:
         raise InvalidInput("Enter a valid email address.")
-    return cleaned
+    return cleaned.lower()
 
 
 def check_password_strength(password: str) -> None:
+    check_text(password, "password")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidInput(f"Password must be at most {MAX_PASSWORD_LENGTH} characters.")
-    if password.strip() == "" or password.isdigit() or password.isalpha() and password.lower() == password:
+    if not PASSWORD_RULE.match(password):
         raise InvalidInput("Password is too weak: mix letters with digits, capitals or symbols.")
 
 
-def issue_token(user_id: uuid.UUID) -> str:
-    settings = get_settings()
+def api_audience(settings: Settings) -> str:
+    return f"{settings.base_url}/api"
+
+
+def mcp_audience(settings: Settings) -> str:
+    """The MCP server's canonical URI (RFC 8707 resource indicator)."""
+    return f"{settings.base_url}/mcp"
+
+
+def issue_token(user_id: uuid.UUID, settings: Settings | None = None) -> str:
+    """A user's access token: good for the REST API and for the MCP server
+    (both audiences), so the same token works in an external MCP client."""
+    settings = settings or get_settings()
     now = utcnow()
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=settings.jwt_ttl_minutes)}
+    claims = {
+        "sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=settings.jwt_ttl_minutes),
+        "iss": settings.base_url, "aud": [api_audience(settings), mcp_audience(settings)],
+    }
     return jwt.encode(claims, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
 
 
-def decode_token(token: str | None) -> uuid.UUID:
-    """The user id a token speaks for, without touching the database."""
+def issue_tool_token(user_id: uuid.UUID, settings: Settings, ttl_seconds: float) -> str:
+    """The per-turn credential the agent hands the MCP server: its only
+    audience is the MCP server, so the REST API refuses it."""
+    now = utcnow()
+    claims = {
+        "sub": str(user_id), "iat": now, "exp": now + timedelta(seconds=ttl_seconds),
+        "iss": settings.base_url, "aud": [mcp_audience(settings)],
+    }
+    return jwt.encode(claims, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
+
+
+def decode_claims(token: str | None, settings: Settings | None = None, *, audience: str | None = None) -> dict:
+    """Verified claims: signature (HS256 only), expiry, issuer, and that the
+    token names `audience` (default: the REST API)."""
+    settings = settings or get_settings()
     if not token:
         raise InvalidAuth("Missing bearer token.")
     try:
         claims = jwt.decode(
             token,
-            get_settings().jwt_signing_key,
+            settings.jwt_signing_key,
             algorithms=[JWT_ALGORITHM],
-            options={"require": ["exp", "sub"]},
+            audience=audience or api_audience(settings),
+            issuer=settings.base_url,
+            options={"require": ["exp", "sub", "aud", "iss"]},
         )
-        return uuid.UUID(str(claims["sub"]))
+        uuid.UUID(str(claims["sub"]))
+        return claims
     except jwt.ExpiredSignatureError as error:
         raise InvalidAuth("Token has expired.") from error
+    except jwt.InvalidAudienceError as error:
+        raise InvalidAuth("Token is not meant for this service.") from error
     except (jwt.InvalidTokenError, ValueError) as error:
         raise InvalidAuth("Invalid token.") from error
+
+
+def decode_token(token: str | None, settings: Settings | None = None, *, audience: str | None = None) -> uuid.UUID:
+    """The user id a token speaks for, without touching the database."""
+    return uuid.UUID(str(decode_claims(token, settings, audience=audience)["sub"]))
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -104,11 +149,8 @@ def authenticate(engine: Engine, token: str | None) -> uuid.UUID:
     return user_id
 
 
-def register(engine: Engine, *, email: str, password: str) -> Session:
-    email = normalize_email(email)
-    check_password_strength(password)
+def create_user(engine: Engine, email: str, password_hash: str, settings: Settings | None = None) -> Session:
     user_id = uuid.uuid4()
-    password_hash = _hasher.hash(password)
     try:
         with transaction(engine) as connection:
             connection.execute(
@@ -118,26 +160,67 @@ def register(engine: Engine, *, email: str, password: str) -> Session:
             )
     except IntegrityError as error:
         raise Conflict("An account with this email already exists.") from error
-    return Session(user_id=user_id, email=email, access_token=issue_token(user_id))
+    return Session(user_id=user_id, email=email, access_token=issue_token(user_id, settings))
+
+
+def register(engine: Engine, *, email: str, password: str) -> Session:
+    email = normalize_email(email)
+    check_password_strength(password)
+    return create_user(engine, email, _hasher.hash(password))
+
+
+def prepare_login(email: str, password: str) -> str:
+    """The normalised email to look up; bad input is a 400, any other
+    problem the same 401 as a wrong password."""
+    check_text(email, "email")
+    check_text(password, "password")  # a lone surrogate cannot be hashed: 400, not 500
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidAuth(LOGIN_FAILED)
+    try:
+        return normalize_email(email)
+    except InvalidInput:
+        raise InvalidAuth(LOGIN_FAILED) from None
+
+
+def find_login(engine: Engine, email: str) -> Any:
+    with transaction(engine) as connection:
+        return connection.execute(
+            select(User.id, User.password_hash).where(func.lower(User.email) == email)
+        ).first()
 
 
 def login(engine: Engine, *, email: str, password: str) -> Session:
-    failure = InvalidAuth("Incorrect email or password.")
-    try:
-        email = normalize_email(email)
-    except InvalidInput:
-        raise failure from None
-    with transaction(engine) as connection:
-        row = connection.execute(
-            select(User.id, User.password_hash).where(func.lower(User.email) == email)
-        ).first()
+    email = prepare_login(email, password)
+    row = find_login(engine, email)
     try:
         _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        raise failure from None
+        raise InvalidAuth(LOGIN_FAILED) from None
     if row is None:
-        raise failure
+        raise InvalidAuth(LOGIN_FAILED)
     return Session(user_id=row.id, email=email, access_token=issue_token(row.id))
+
+
+async def login_bounded(
+    engine: Engine, hashing: PasswordHashing, *, email: str, password: str, settings: Settings | None = None
+) -> Session:
+    """`login` for the API: the lookup on a database thread, the hash on the
+    bounded hashing pool."""
+    email = prepare_login(email, password)
+    row = await in_thread(find_login, engine, email)
+    verified = await hashing.verify(row.password_hash if row else _DUMMY_HASH, password)
+    if not verified or row is None:
+        raise InvalidAuth(LOGIN_FAILED)
+    return Session(user_id=row.id, email=email, access_token=issue_token(row.id, settings))
+
+
+async def register_bounded(
+    engine: Engine, hashing: PasswordHashing, *, email: str, password: str, settings: Settings | None = None
+) -> Session:
+    email = normalize_email(email)
+    check_password_strength(password)
+    password_hash = await hashing.hash(password)
+    return await in_thread(create_user, engine, email, password_hash, settings)
 
 
 def email_of(engine: Engine, user_id: uuid.UUID) -> str | None:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, delete, select, update
 from chatapp.db import Conversation
 from chatapp.db.types import iso_z
 from chatapp.services.database import transaction
+from chatapp.services.text import check_text
 from chatapp.services.errors import InvalidInput, NotFound
 from chatapp.services.lifecycle import interrupt_cutoff, settle_in_page
 from chatapp.services.messages import StoredMessage, has_older, read_tail
@@ -98,7 +99,7 @@ def open_conversation(
 
 
 def rename_conversation(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str) -> dict[str, Any]:
-    cleaned = " ".join(title.split())
+    cleaned = " ".join(check_text(title, "title").split())
     if not cleaned:
         raise InvalidInput("A title cannot be empty.")
     if len(cleaned) > MAX_TITLE_LENGTH:

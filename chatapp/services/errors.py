@@ -44,6 +44,18 @@ class Conflict(ServiceError):
     http_status = 409
 
 
+class RateLimited(ServiceError):
+    """Too many attempts; `retry_after` is whole seconds until the window
+    lets the next one through (the HTTP `Retry-After`)."""
+
+    error_code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int, conversation_id: uuid.UUID | None = None) -> None:
+        super().__init__(message, conversation_id=conversation_id)
+        self.retry_after = max(1, int(retry_after))
+
+
 class AgentFailed(ServiceError):
     error_code = "agent_error"
     http_status = 500

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from chatapp.db import Task, User
 from chatapp.db.types import utcnow
 from chatapp.services.database import transaction
+from chatapp.services.text import check_text
 from chatapp.services.errors import InvalidInput
 
 TaskFilter = Literal["all", "pending", "completed"]
@@ -33,7 +34,7 @@ def not_found(task_id: int) -> dict[str, Any]:
 
 
 def clean_title(title: str | None) -> str:
-    cleaned = (title or "").strip()
+    cleaned = check_text(title or "", "A task title").strip()
     if not cleaned:
         raise InvalidInput("A task needs a title.")
     if len(cleaned) > MAX_TITLE_LENGTH:
@@ -42,7 +43,7 @@ def clean_title(title: str | None) -> str:
 
 
 def clean_description(description: str | None) -> str | None:
-    cleaned = (description or "").strip() or None
+    cleaned = check_text(description or "", "A task description").strip() or None
     if cleaned and len(cleaned) > MAX_DESCRIPTION_LENGTH:
         raise InvalidInput(f"A task description is at most {MAX_DESCRIPTION_LENGTH} characters.")
     return cleaned

@@ -109,6 +109,13 @@ def claim_key(connection: Connection, use: KeyUse, *, conversation_id: uuid.UUID
     return KnownTurn(row.conversation_id, row.answer_id)
 
 
+def key_in_use(engine: Engine, use: KeyUse) -> bool:
+    with transaction(engine) as connection:
+        return connection.execute(
+            select(IdempotencyKey.key).where(IdempotencyKey.user_id == use.user_id, IdempotencyKey.key == use.key)
+        ).first() is not None
+
+
 def allocate_seqs(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID, count: int, tokens: int) -> tuple[int, int]:
     """Reserve `count` seqs and add `tokens` to the running total; returns
     (the first seq, tokens before it). The UPDATE takes the conversation's

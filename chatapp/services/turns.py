@@ -20,10 +20,8 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-import jwt
 from sqlalchemy import Engine
 
 from chatapp.agent import assistant as agent_events
@@ -32,13 +30,15 @@ from chatapp.agent.task_tools import TurnContext
 from chatapp.config import Settings
 from chatapp.db.types import utcnow
 from chatapp.services import inflight
-from chatapp.services.auth import JWT_ALGORITHM
+from chatapp.services.auth import issue_tool_token
 from chatapp.services.bus import TurnBus, turn_bus
 from chatapp.services.database import in_thread, is_unavailable
 from chatapp.services.errors import (
     AgentFailed, AgentTimeout, Draining, Interrupted, InvalidInput, NotFound, ServiceError, Unavailable, failure_for,
 )
 from chatapp.services.history import rebuild_history
+from chatapp.services.ratelimit import RateLimiter, check_turn_rate
+from chatapp.services.text import MAX_MESSAGE_CHARS, check_text
 from chatapp.services.messages import StoredMessage, StoredToolCall
 from chatapp.services.tokens import message_tokens
 from chatapp.services import turn_store
@@ -47,7 +47,6 @@ from chatapp.services.turn_events import (
     FINAL, TextDelta, ToolFinished, ToolStarted, TurnDone, TurnEvent, TurnFailed, UserMessageStored,
 )
 
-MAX_MESSAGE_CHARS = 5000
 MAX_KEY_CHARS = 255
 # Streamed text reaches the bus at most this often: a fast model's tokens
 # travel in a few batches, not one message each.
@@ -77,6 +76,7 @@ class TurnResult:
 def validate_message(message: Any) -> str:
     if not isinstance(message, str):
         raise InvalidInput("message must be a string.")
+    check_text(message, "message")  # NUL and lone surrogates: no database stores them
     if not message.strip():
         raise InvalidInput("message must not be empty.")
     if len(message) > MAX_MESSAGE_CHARS:
@@ -97,10 +97,9 @@ def key_use(key: str | None, *, user_id: uuid.UUID, route: str, body: dict[str, 
 
 def tool_token(user_id: uuid.UUID, settings: Settings) -> str:
     """A short-lived token the MCP server authenticates, so the tools act as
-    exactly this user for exactly this turn."""
-    now = utcnow()
-    expires = now + timedelta(seconds=settings.turn_timeout_seconds + 60)
-    return jwt.encode({"sub": str(user_id), "iat": now, "exp": expires}, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
+    exactly this user for exactly this turn. Its only audience is the MCP
+    server: the REST API refuses it."""
+    return issue_tool_token(user_id, settings, settings.turn_timeout_seconds + 60)
 
 
 def refuse_while_draining() -> None:
@@ -110,9 +109,19 @@ def refuse_while_draining() -> None:
 
 # ---- starting a turn ---------------------------------------------------------
 
+async def count_turn(engine: Engine, limiter: RateLimiter | None, key: KeyUse | None, user_id: uuid.UUID) -> None:
+    """The per-user turn limit counts new turns only: a replayed key is
+    answered first, whatever the limit says."""
+    if limiter is None:
+        return
+    if key is not None and await in_thread(turn_store.key_in_use, engine, key):
+        return
+    await check_turn_rate(limiter, user_id)
+
+
 async def begin_turn(
     engine: Engine, settings: Settings, *, user_id: uuid.UUID, message: Any,
-    conversation_id: uuid.UUID | None = None, idempotency_key: str | None = None,
+    conversation_id: uuid.UUID | None = None, idempotency_key: str | None = None, limiter: RateLimiter | None = None,
 ) -> StartedTurn | KnownTurn:
     """Validate and store a new user message with its in-progress answer,
     or find the turn an Idempotency-Key already names."""
@@ -120,6 +129,7 @@ async def begin_turn(
     key = key_use(idempotency_key, user_id=user_id, route="chat",
                   body={"message": content, "conversation_id": conversation_id})
     refuse_while_draining()
+    await count_turn(engine, limiter, key, user_id)
     return await in_thread(
         turn_store.store_new_turn, engine, user_id=user_id, conversation_id=conversation_id, content=content,
         tokens=message_tokens(content), key=key, token_budget=settings.history_token_budget,
@@ -129,12 +139,13 @@ async def begin_turn(
 
 async def begin_answer(
     engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID, regenerate: bool,
-    idempotency_key: str | None = None,
+    idempotency_key: str | None = None, limiter: RateLimiter | None = None,
 ) -> StartedTurn | KnownTurn:
     """Retry a failed (or missing) answer, or regenerate the last one."""
     route = "regenerate" if regenerate else "retry"
     key = key_use(idempotency_key, user_id=user_id, route=route, body={"conversation_id": conversation_id})
     refuse_while_draining()
+    await count_turn(engine, limiter, key, user_id)
     return await in_thread(
         turn_store.store_answer_again, engine, user_id=user_id, conversation_id=conversation_id, regenerate=regenerate,
         key=key, token_budget=settings.history_token_budget, turn_timeout_seconds=settings.turn_timeout_seconds,
@@ -410,10 +421,10 @@ async def turn_outcome(engine: Engine, settings: Settings, begun: StartedTurn | 
 
 async def chat(
     engine: Engine, settings: Settings, *, user_id: uuid.UUID, message: Any, conversation_id: uuid.UUID | None = None,
-    idempotency_key: str | None = None,
+    idempotency_key: str | None = None, limiter: RateLimiter | None = None,
 ) -> dict[str, Any]:
     begun = await begin_turn(engine, settings, user_id=user_id, message=message, conversation_id=conversation_id,
-                             idempotency_key=idempotency_key)
+                             idempotency_key=idempotency_key, limiter=limiter)
     return await turn_outcome(engine, settings, begun, user_id=user_id)
 
 

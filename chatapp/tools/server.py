@@ -1,10 +1,14 @@
 """The task tools, served by an MCP server (the `mcp` SDK's MCPServer,
 formerly FastMCP).
 
-The tools act for the user named by the bearer token of the request that
-calls them (the `Authorization` header over HTTP, `CHATAPP_TOKEN` over
-stdio). The user is never a tool argument, so a model cannot reach another
-person's tasks by filling one in.
+Over HTTP, `/mcp` is an OAuth 2.0 protected resource (MCP authorization,
+2025-11-25): the SDK's bearer middleware checks every request with
+`ChatappTokenVerifier` and answers a missing or invalid token with 401 and
+`WWW-Authenticate: Bearer resource_metadata="…"`; the RFC 9728 metadata is
+served at `/.well-known/oauth-protected-resource[/mcp]`. The tools act for the
+user the verified token names (read from the SDK's auth context, never from
+a tool argument). Over stdio the token comes from `CHATAPP_TOKEN` and is
+checked by the same verifier.
 """
 
 from __future__ import annotations
@@ -12,72 +16,161 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import AfterValidator, Field
 from sqlalchemy import Engine
+from typing_extensions import NotRequired, TypedDict
 
-from chatapp.logs import use_plain_logging
+from chatapp.config import Settings, get_settings
 from chatapp.services import tasks
-from chatapp.services.auth import authenticate, bearer_token
+from chatapp.services.auth import decode_claims, mcp_audience, user_exists
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidAuth, InvalidInput, Unavailable
+from chatapp.services.text import MAX_INT32, unstorable_reason
 
 INSTRUCTIONS = "Manage the signed-in person's todo tasks. Task ids are small per-user integers."
 
 
-def acting_user_token(ctx: Context) -> str | None:
-    headers = ctx.headers
-    if headers is None:  # stdio: one user per process, named by the environment
-        return os.environ.get("CHATAPP_TOKEN")
-    return bearer_token(headers.get("authorization"))
+# ----------------------------------------------------------------- arguments
+def storable(value: str | None) -> str | None:
+    reason = unstorable_reason(value) if value is not None else None
+    if reason:
+        raise ValueError(reason)
+    return value
 
 
-async def run_for_user(ctx: Context, engine: Engine, operation: Callable[..., dict[str, Any]], **arguments: Any) -> dict[str, Any]:
-    """Authenticate the caller, then run one task operation as them. Bad
-    arguments come back as a structured error the model can read."""
+TaskId = Annotated[int, Field(ge=1, le=MAX_INT32, description="The task's number, from list_tasks.")]
+Title = Annotated[str, Field(max_length=tasks.MAX_TITLE_LENGTH), AfterValidator(storable)]
+Description = Annotated[str | None, Field(max_length=tasks.MAX_DESCRIPTION_LENGTH), AfterValidator(storable)]
+
+
+# ------------------------------------------------------------------- results
+class TaskChange(TypedDict):
+    """What a change did: `status` names it, or is "error" with `error` and `message`."""
+
+    status: Literal["created", "completed", "deleted", "updated", "error"]
+    task_id: NotRequired[int]
+    title: NotRequired[str]
+    description: NotRequired[str | None]
+    error: NotRequired[Literal["not_found", "invalid_request"]]
+    message: NotRequired[str]
+
+
+class TaskItem(TypedDict):
+    task_id: int
+    title: str
+    description: str | None
+    completed: bool
+
+
+class TaskListing(TypedDict):
+    status: Literal["ok", "error"]
+    filter: NotRequired[Literal["all", "pending", "completed"]]
+    count: NotRequired[int]
+    tasks: NotRequired[list[TaskItem]]
+    error: NotRequired[Literal["invalid_request"]]
+    message: NotRequired[str]
+
+
+# ---------------------------------------------------------------------- auth
+class ChatappTokenVerifier:
+    """The SDK's `TokenVerifier`: a chatapp JWT (HS256, unexpired, issued by
+    this deployment) that names the MCP server among its audiences, for a
+    user who still exists."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.audience = mcp_audience(settings)
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            claims = decode_claims(token, self.settings, audience=self.audience)
+            user_id = uuid.UUID(claims["sub"])
+            if not await in_thread(user_exists, self.engine, user_id):
+                return None
+        except (InvalidAuth, Unavailable):
+            return None
+        return AccessToken(
+            token=token, client_id=str(user_id), subject=str(user_id), scopes=[],
+            expires_at=int(claims["exp"]), resource=self.audience, claims={"iss": claims["iss"]},
+        )
+
+
+async def acting_user(ctx: Context, verifier: ChatappTokenVerifier) -> uuid.UUID:
+    access = get_access_token()  # set by the SDK's bearer middleware over HTTP
+    if access is None and ctx.headers is None:  # stdio: one user per process, named by the environment
+        access = await verifier.verify_token(os.environ.get("CHATAPP_TOKEN", ""))
+    if access is None:
+        raise ToolError("Not authorised: a valid bearer token for this MCP server is required.")
+    return uuid.UUID(access.client_id)
+
+
+async def run_for_user(
+    ctx: Context, verifier: ChatappTokenVerifier, operation: Callable[..., dict[str, Any]], **arguments: Any
+) -> dict[str, Any]:
+    """Run one task operation as the caller. Bad arguments come back as a
+    structured error the model can read."""
+    user_id = await acting_user(ctx, verifier)
     try:
-        user_id: uuid.UUID = await in_thread(authenticate, engine, acting_user_token(ctx))
-    except InvalidAuth as error:
-        raise ToolError(f"Not authorised: {error.message}") from error
-    try:
-        return await in_thread(operation, engine, user_id=user_id, **arguments)
+        return await in_thread(operation, verifier.engine, user_id=user_id, **arguments)
     except InvalidInput as error:
         return {"status": "error", "error": "invalid_request", "message": error.message}
     except Unavailable as error:
         raise ToolError(error.message) from error
 
 
-def create_task_server(engine: Engine) -> MCPServer:
-    server = MCPServer("tasks", instructions=INSTRUCTIONS, log_level="WARNING")
-    use_plain_logging()  # the SDK just installed a Rich handler on the root logger
+def auth_settings(settings: Settings) -> AuthSettings:
+    # chatapp is the resource server; its tokens come from /api/auth/login on
+    # this same deployment, so the "authorization server" the SDK requires is
+    # the deployment's base URL (it is also the tokens' `iss`).
+    return AuthSettings(
+        issuer_url=settings.base_url,  # type: ignore[arg-type]
+        resource_server_url=mcp_audience(settings),  # type: ignore[arg-type]
+        validate_token_resource=True,
+        service_documentation_url=f"{settings.base_url}/docs",  # type: ignore[arg-type]
+    )
+
+
+def create_task_server(engine: Engine, settings: Settings | None = None) -> MCPServer:
+    settings = settings or get_settings()
+    verifier = ChatappTokenVerifier(engine, settings)
+    server = MCPServer(
+        "tasks", instructions=INSTRUCTIONS, log_level="WARNING",
+        token_verifier=verifier, auth=auth_settings(settings),
+    )
 
     @server.tool()
-    async def add_task(title: str, ctx: Context, description: str | None = None) -> dict[str, Any]:
+    async def add_task(title: Title, ctx: Context, description: Description = None) -> TaskChange:
         """Add a task to the person's todo list. Returns its task_id."""
-        return await run_for_user(ctx, engine, tasks.add_task, title=title, description=description)
+        return await run_for_user(ctx, verifier, tasks.add_task, title=title, description=description)  # type: ignore[return-value]
 
     @server.tool()
-    async def list_tasks(ctx: Context, status: Literal["all", "pending", "completed"] = "all") -> dict[str, Any]:
+    async def list_tasks(ctx: Context, status: Literal["all", "pending", "completed"] = "all") -> TaskListing:
         """List the person's tasks: all, only pending, or only completed."""
-        return await run_for_user(ctx, engine, tasks.list_tasks, status=status)
+        return await run_for_user(ctx, verifier, tasks.list_tasks, status=status)  # type: ignore[return-value]
 
     @server.tool()
-    async def complete_task(task_id: int, ctx: Context) -> dict[str, Any]:
+    async def complete_task(task_id: TaskId, ctx: Context) -> TaskChange:
         """Mark a task as done."""
-        return await run_for_user(ctx, engine, tasks.complete_task, task_id=task_id)
+        return await run_for_user(ctx, verifier, tasks.complete_task, task_id=task_id)  # type: ignore[return-value]
 
     @server.tool()
-    async def delete_task(task_id: int, ctx: Context) -> dict[str, Any]:
+    async def delete_task(task_id: TaskId, ctx: Context) -> TaskChange:
         """Delete a task for good."""
-        return await run_for_user(ctx, engine, tasks.delete_task, task_id=task_id)
+        return await run_for_user(ctx, verifier, tasks.delete_task, task_id=task_id)  # type: ignore[return-value]
 
     @server.tool()
-    async def update_task(
-        task_id: int, ctx: Context, title: str | None = None, description: str | None = None
-    ) -> dict[str, Any]:
+    async def update_task(task_id: TaskId, ctx: Context, title: Title | None = None, description: Description = None) -> TaskChange:
         """Change a task's title and/or description."""
-        return await run_for_user(ctx, engine, tasks.update_task, task_id=task_id, title=title, description=description)
+        return await run_for_user(
+            ctx, verifier, tasks.update_task, task_id=task_id, title=title, description=description
+        )  # type: ignore[return-value]
 
     return server

@@ -1,0 +1,106 @@
+"""Rate limits on the `limits` library's async API.
+
+Counters live in Redis when `REDIS_URL` is set, so a limit holds across
+every worker, and in process memory otherwise. The limiter is built once per
+app (`create_api` keeps it on `api.state`); nothing here is module-global.
+
+Each rule is a `limits` string ("10/minute; 50/hour") from a `RATE_LIMIT_*`
+setting; a request over any part of it gets `RateLimited` with the seconds
+until its window lets the next one through (the HTTP `Retry-After`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+import uuid
+from collections.abc import Iterable
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from chatapp.config import Settings
+from chatapp.services.errors import RateLimited
+
+logger = logging.getLogger("chatapp.ratelimit")
+
+RULES = {
+    "login_ip": "rate_limit_login_per_ip",
+    "login_email": "rate_limit_login_per_email",
+    "register_ip": "rate_limit_register_per_ip",
+    "register_email": "rate_limit_register_per_email",
+    "chat_user": "rate_limit_chat_per_user",
+}
+
+
+def limits_storage(redis_url: str | None) -> Storage:
+    if not redis_url:
+        return MemoryStorage()
+    # redis-py (already a dependency) rather than the default coredis client.
+    return RedisStorage(f"async+{redis_url}", implementation="redispy")
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self.storage = limits_storage(settings.redis_url)
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.rules: dict[str, list[RateLimitItem]] = {
+            name: parse_many(getattr(settings, field)) for name, field in RULES.items()
+        }
+
+    async def hit(self, rule: str, key: str, *, message: str = "Too many attempts. Try again later.") -> None:
+        """Count one attempt against `rule` for `key`; raise `RateLimited`
+        when any window of the rule is full. A storage outage lets requests
+        through (logged): a limiter must not take sign-in down with it."""
+        if not self.enabled:
+            return
+        for item in self.rules[rule]:
+            try:
+                allowed = await self.strategy.hit(item, rule, key)
+                if allowed:
+                    continue
+                stats = await self.strategy.get_window_stats(item, rule, key)
+            except Exception as error:  # Redis unreachable: fail open
+                logger.warning("rate limiter storage failed (%s); allowing the request", type(error).__name__)
+                return
+            raise RateLimited(message, retry_after=math.ceil(stats.reset_time - time.time()))
+
+    async def reset(self) -> None:
+        await self.storage.reset()
+
+
+async def check_turn_rate(limiter: RateLimiter, user_id: uuid.UUID) -> None:
+    """Count one chat turn for `user_id` (RATE_LIMIT_CHAT_PER_USER). For the
+    turn pipeline: call it after idempotent replays are answered, so a
+    replay never counts."""
+    await limiter.hit("chat_user", str(user_id), message="Too many messages. Wait a moment and try again.")
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: Iterable[str]) -> str:
+    """The client's address: the TCP peer, unless the peer is a trusted proxy;
+    then the right-most X-Forwarded-For entry that is not a trusted proxy
+    (entries left of it could be written by the client itself)."""
+    networks = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
+    peer = peer or "unknown"
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
+    if not networks or not trusted(peer) or not forwarded_for:
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage in the header: fall back to the proxy itself
+    return hops[0] if hops else peer
