@@ -12,10 +12,14 @@ streams is CPU it cannot spend on other turns, so this model:
   headers, timeouts, `max_retries` and HTTP error mapping stay the client's;
 - reads the raw response bytes itself, splits server-sent events and decodes
   each chunk with orjson into plain dicts;
-- coalesces deltas: all text that arrived in one network read becomes one
-  `response.output_text.delta` event (likewise tool-call arguments), so a
-  fast model's tokens reach the runner, the turn bus and the browser in a
-  few events, while the concatenated text stays exact.
+- coalesces deltas: text (likewise tool-call arguments) arriving within 5 ms
+  of the last delta sent is held and sent with the next one, so a fast
+  model's tokens reach the runner, the turn bus and the browser in a few
+  events while the concatenated text stays exact. (httpx hands the body
+  over one HTTP chunk, i.e. one token, at a time even when a network read
+  brought many, so a time window is what finds the batches.) A held delta
+  waits for the next chunk or the end of the stream; a steady model, a
+  token every 10-50 ms, gets an event per token.
 
 What it yields is the Responses event sequence the runner needs (created,
 item/part added, deltas, part/item done, `response.completed` carrying the
