@@ -55,7 +55,7 @@ from agents.models.fake_id import FAKE_RESPONSES_ID
 from agents.models.interface import Model, ModelTracing
 from agents.tool import Tool
 from agents.usage import Usage, _mark_request_completed_without_usage
-from openai import APIConnectionError, APIError, APITimeoutError, AsyncOpenAI, AsyncStream
+from openai import APIConnectionError, APIError, APITimeoutError, AsyncOpenAI, AsyncStream, Omit
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.completion_usage import CompletionUsage
 from openai.types.responses import (
@@ -475,7 +475,7 @@ class ChatCompletionsModel(Model):
             "prompt_cache_options": model_settings.prompt_cache_options,
             "metadata": model_settings.metadata,
         }
-        body = {key: value for key, value in body.items() if value is not None and not _is_omit(value)}
+        body = {key: value for key, value in body.items() if value is not None and not isinstance(value, Omit)}
         body.update(model_settings.extra_args or {})
         options: dict[str, Any] = {
             "headers": {**HEADERS, **(model_settings.extra_headers or {}), **(HEADERS_OVERRIDE.get() or {})},
@@ -660,9 +660,3 @@ async def _close(http: httpx2.Response, *, drain: bool) -> None:
             except (httpx2.RequestError, httpx2.StreamConsumed):
                 pass
         await http.aclose()
-
-
-def _is_omit(value: Any) -> bool:
-    from openai import Omit
-
-    return isinstance(value, Omit)
