@@ -2,7 +2,7 @@
 
 `openai_base_url` points the app at `tests.fake_openai`, a scripted
 chat-completions server, so each turn goes through the real
-`OpenAIChatCompletionsModel` and `AsyncOpenAI` client (always streamed, for
+`ChatCompletionsModel` (chatapp/agent/chat_completions.py) on the `AsyncOpenAI` client (always streamed, for
 `/chat` as for `/chat/stream`), the real MCP task tools, and the real
 database; only the model's answers are scripted. The fake records every request, so the tests also check what the
 app sends: instructions, tools, history with earlier tool calls, the key.

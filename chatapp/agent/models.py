@@ -3,10 +3,11 @@ server with a base URL, otherwise the deterministic offline model."""
 
 from __future__ import annotations
 
-from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel, set_tracing_disabled
+from agents import OpenAIResponsesModel, set_tracing_disabled
 from agents.models.interface import Model
 from openai import AsyncOpenAI
 
+from chatapp.agent.chat_completions import ChatCompletionsModel
 from chatapp.agent.loop_local import loop_local
 from chatapp.config import Settings
 
@@ -25,7 +26,7 @@ def select_model(settings: Settings) -> Model:
     if settings.openai_base_url:
         set_tracing_disabled(True)
         client = openai_client(settings.openai_base_url, settings.openai_api_key)
-        return OpenAIChatCompletionsModel(model=settings.chat_model, openai_client=client)
+        return ChatCompletionsModel(model=settings.chat_model, openai_client=client)
     if settings.openai_api_key:
         return OpenAIResponsesModel(model=settings.chat_model, openai_client=openai_client(None, settings.openai_api_key))
     # No key: nothing may reach the network, traces included.

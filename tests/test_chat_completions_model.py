@@ -1,0 +1,161 @@
+"""chatapp's Chat Completions model on its own, against the scripted
+provider (tests/fake_openai.py): the Responses events and final output the
+runner needs, exact text under coalescing, tool calls, usage, and the
+official client's errors. The full turn on this model is in
+tests/test_model_providers.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+from agents import ModelSettings
+from agents.models.interface import ModelTracing
+from openai import AsyncOpenAI
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseTextDeltaEvent,
+)
+
+from chatapp.agent.chat_completions import ChatCompletionsModel, ChunkAssembler, split_events
+from tests.fake_openai import (
+    FakeOpenAI,
+    failure,
+    fake_openai_fixture,  # noqa: F401  (the `fake_openai` fixture)
+    hang,
+    malformed,
+    reply,
+    tool_call,
+)
+
+INPUT = [{"role": "user", "content": "hi"}]
+
+
+def model_for(fake: FakeOpenAI, **client_options: Any) -> ChatCompletionsModel:
+    client = AsyncOpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0, **client_options)
+    return ChatCompletionsModel(model="fake-model", openai_client=client)
+
+
+async def stream(model: ChatCompletionsModel, settings: ModelSettings | None = None) -> list[Any]:
+    events: AsyncIterator[Any] = model.stream_response(
+        "Be brief.", INPUT, settings or ModelSettings(), [], None, [], ModelTracing.DISABLED,
+        previous_response_id=None, conversation_id=None, prompt=None,
+    )
+    return [event async for event in events]
+
+
+def completed(events: list[Any]) -> Response:
+    assert isinstance(events[-1], ResponseCompletedEvent)
+    return events[-1].response
+
+
+async def test_streamed_text_arrives_exactly_and_ends_in_response_completed(fake_openai: FakeOpenAI) -> None:
+    text = "Nothing on your list yet. Want me to add something?"
+    fake_openai.script(reply(text, pieces=12))
+    events = await stream(model_for(fake_openai))
+    assert events[0].type == "response.created"
+    deltas = [event.delta for event in events if isinstance(event, ResponseTextDeltaEvent)]
+    assert 1 <= len(deltas) <= 12 and all(deltas) and "".join(deltas) == text
+    [message] = completed(events).output
+    assert isinstance(message, ResponseOutputMessage) and message.content[0].text == text  # type: ignore[union-attr]
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    [request] = fake_openai.requests
+    assert request.stream and request.messages == [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+    ]
+    assert request.headers["authorization"] == "Bearer sk-test"
+
+
+async def test_usage_is_requested_when_asked_and_reported(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(reply("Hi."))
+    events = await stream(model_for(fake_openai), ModelSettings(include_usage=True))
+    usage = completed(events).usage
+    assert usage is not None and (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (10, 5, 15)
+    assert fake_openai.requests[0].body["stream_options"] == {"include_usage": True}
+
+
+async def test_streamed_tool_call_is_one_function_call_item(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(tool_call("add_task", {"title": "Buy groceries"}, call_id="call_x1"))
+    events = await stream(model_for(fake_openai))
+    [call] = completed(events).output
+    assert isinstance(call, ResponseFunctionToolCall)
+    assert (call.call_id, call.name, call.arguments) == ("call_x1", "add_task", '{"title": "Buy groceries"}')
+    deltas = [event.delta for event in events if isinstance(event, ResponseFunctionCallArgumentsDeltaEvent)]
+    assert "".join(deltas) == call.arguments
+    assert [event.type for event in events if "output_item" in event.type] == [
+        "response.output_item.added", "response.output_item.done",
+    ]
+
+
+async def test_empty_reply_completes_with_no_output(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(reply(""), malformed("no_choices"))
+    for _ in range(2):
+        assert completed(await stream(model_for(fake_openai))).output == []
+
+
+async def test_get_response_is_a_plain_request(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(reply("Plain."), tool_call("list_tasks", {"status": "all"}, call_id="call_p1"))
+    model = model_for(fake_openai)
+
+    async def respond() -> Any:
+        return await model.get_response(
+            None, INPUT, ModelSettings(), [], None, [], ModelTracing.DISABLED,
+            previous_response_id=None, conversation_id=None, prompt=None,
+        )
+
+    text = await respond()
+    assert text.output[0].content[0].text == "Plain." and text.usage.total_tokens == 15
+    call = (await respond()).output[0]
+    assert isinstance(call, ResponseFunctionToolCall) and call.call_id == "call_p1"
+    assert [request.stream for request in fake_openai.requests] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, openai.AuthenticationError), (429, openai.RateLimitError), (500, openai.InternalServerError),
+     (503, openai.InternalServerError)],
+)
+async def test_http_errors_are_the_clients_errors(fake_openai: FakeOpenAI, status: int, error: type) -> None:
+    fake_openai.script(failure(status))
+    with pytest.raises(error):
+        await stream(model_for(fake_openai))
+    assert len(fake_openai.requests) == 1  # not retried
+
+
+async def test_malformed_chunk_fails_the_call(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(malformed("invalid_json"))
+    with pytest.raises(ValueError):
+        await stream(model_for(fake_openai))
+
+
+async def test_a_hanging_provider_times_out_with_the_clients_error(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(hang())
+    with pytest.raises(openai.APITimeoutError):
+        await stream(model_for(fake_openai, timeout=0.3))
+
+
+def test_events_are_split_on_any_line_end_with_comments_and_fields_skipped() -> None:
+    payloads, rest = split_events(b'data: {"a":1}\n\n: keep-alive\n\nevent: x\nid: 3\ndata: [1,\ndata: 2]\n\ndata: {"b"')
+    assert payloads == [b'{"a":1}', b"[1,\n2]"] and rest == b'data: {"b"'
+
+
+def test_deltas_of_one_batch_become_one_event() -> None:
+    response = Response(
+        id="r", created_at=0, model="m", object="response", output=[], tool_choice="auto", tools=[],
+        parallel_tool_calls=False,
+    )
+    assembler = ChunkAssembler(response, model="m", require_finish_reason=False)
+    chunk = lambda delta, finish=None: {"id": "c", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # noqa: E731
+    events = assembler.feed([chunk({"role": "assistant", "content": ""})] + [chunk({"content": f"w{i} "}) for i in range(10)])
+    events += assembler.flush()
+    events += assembler.feed([chunk({"content": "end"}), chunk({}, "stop")])
+    events += assembler.finish()
+    deltas = [event.delta for event in events if isinstance(event, ResponseTextDeltaEvent)]
+    assert deltas == ["".join(f"w{i} " for i in range(10)), "end"]
+    assert completed(events).output[0].content[0].text == deltas[0] + "end"  # type: ignore[union-attr]
