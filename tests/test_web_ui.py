@@ -27,8 +27,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from chatapp.agent.offline import HELP_TEXT
 from chatapp.db.engine import make_engine
 from chatapp.services import tasks as task_service
-from chatapp.services.streaming import TurnEvent
-from chatapp.ui.live import LiveReply, event_failure
+from chatapp.services.turn_events import TextDelta, ToolFinished, ToolStarted, TurnDone
+from chatapp.ui.live import LiveReply
 from chatapp.ui.views import (
     message_view,
     pending_message,
@@ -278,18 +278,28 @@ def test_message_view_keeps_order_fields_and_pending_copy() -> None:
 
 def test_live_reply_collects_text_and_tool_calls_and_throttles_text() -> None:
     live = LiveReply()
-    assert live.add(TurnEvent("tool_call", {"call_id": "c1", "tool_name": "add_task", "parameters": {"title": "Milk"}}))
+    assert live.add(ToolStarted("c1", "add_task", {"title": "Milk"}))
     assert live.calls[0].pending and live.calls[0].summary == "title: Milk"
-    assert live.add(TurnEvent("tool_result", {"call_id": "c1", "tool_name": "add_task", "result": {"status": "created"}}))
+    assert live.add(ToolFinished("c1", "add_task", {"status": "created"}))
     assert not live.calls[0].pending and '"created"' in live.calls[0].result_json and not live.calls[0].failed
     live.flushed()
-    assert not live.add(TurnEvent("text_delta", {"delta": "I've "}))  # just flushed: wait for more words
+    assert not live.add(TextDelta("I've "))  # just flushed: wait for more words
     live.last_flush -= 1
-    assert live.add(TurnEvent("text_delta", {"delta": "added it."}))
+    assert live.add(TextDelta("added it."))
     assert live.text == "I've added it." and live.dirty
-    assert not live.add(TurnEvent("done", {"status": "success"}))
-    failure = event_failure({"status": "error", "error_code": "agent_error", "error": "failed", "conversation_id": None})
-    assert (failure.error_code, failure.message, failure.conversation_id) == ("agent_error", "failed", None)
+    assert not live.add(TurnDone({"status": "success"}))
+
+
+def test_failed_answer_view_says_why() -> None:
+    failed = message_view({"id": "m", "seq": 2, "role": "assistant", "content": "", "status": "failed",
+                           "error_code": "timeout", "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
+    assert failed.status == "failed" and "did not answer in time" in failed.error
+    interrupted = message_view({"id": "m", "seq": 2, "role": "assistant", "content": "Hi", "status": "failed",
+                                "error_code": "interrupted", "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
+    assert "interrupted" in interrupted.error and interrupted.content == "Hi"
+    complete = message_view({"id": "m", "seq": 2, "role": "assistant", "content": "Hi", "status": "complete",
+                             "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
+    assert complete.error == ""
 
 
 # ---------------------------------------------------------- browser tests
@@ -656,31 +666,49 @@ def test_regenerate_replaces_the_last_reply(page: Page, ui_app: UiApp) -> None:
 
 
 @pytest.mark.browser
-def test_agent_failure_shows_the_error_and_keeps_the_message(browser: Browser, failing_app: UiApp) -> None:
+def test_agent_failure_shows_the_failed_answer_with_retry(browser: Browser, failing_app: UiApp) -> None:
+    """A failed turn stores the message and a failed answer; the thread
+    shows the answer's error with Retry, which answers the stored message
+    again in the failed answer's place (never storing the message twice)."""
     with open_context(browser, failing_app) as context:
         page = context.new_page()
         sign_up(page)
         page.fill("#composer", "Add task: Buy groceries")
         page.press("#composer", "Enter")
-        expect(page.locator("#turn-error")).to_contain_text("failed to answer")
-        expect(page.locator("#retry-button")).to_be_visible()
+        failed = assistant_messages(page).last
+        expect(failed).to_have_attribute("data-status", "failed")
+        expect(failed.locator(".answer-error")).to_contain_text("failed to answer")
+        expect(page.locator("#retry-answer")).to_be_visible()
+        expect(page.locator("#regenerate-button")).to_have_count(0)
+        expect(page.locator("#turn-error")).to_have_count(0)  # the answer says it; no second notice
         conversation_id(page)  # the stored message made a conversation
         expect(user_messages(page)).to_have_count(1)
         expect(user_messages(page).first).to_contain_text("Add task: Buy groceries")
         expect(user_messages(page).first.locator("time")).to_have_count(1)  # stored, not the optimistic copy
-        expect(assistant_messages(page)).to_have_count(0)
+        expect(assistant_messages(page)).to_have_count(1)
         expect(page.locator("#composer")).to_be_enabled()
+        answer_id = failed.get_attribute("data-answer-id")
+        shot(page, "failed-light.png")
 
-        page.click("#retry-button")  # answers the stored message; it fails again
-        expect(page.locator("#turn-error")).to_contain_text("failed to answer")
+        page.click("#retry-answer")  # answers the stored message; it fails again
+        expect(page.locator("#retry-answer")).to_be_visible()
+        expect(assistant_messages(page)).to_have_count(1)
+        expect(assistant_messages(page).last).to_have_attribute("data-status", "failed")
         expect(user_messages(page)).to_have_count(1)  # not stored twice
+        stored = stored_messages(page, failing_app)
+        assert [(m["seq"], m["role"], m["status"], m["error_code"]) for m in stored] == [
+            (1, "user", "complete", None), (2, "assistant", "failed", "agent_error")]
+        assert stored[1]["id"] == answer_id  # replaced in place
 
-        page.reload()  # what is stored: the message, without a reply
+        page.reload()  # what is stored: the message and its failed answer
         expect(user_messages(page)).to_have_count(1)
-        expect(page.locator("#unanswered")).to_be_visible()
-        page.click("#answer-button")
-        expect(page.locator("#turn-error")).to_contain_text("failed to answer")
+        expect(assistant_messages(page).last.locator(".answer-error")).to_contain_text("failed to answer")
+        page.click("#retry-answer")
+        expect(page.locator("#live-reply")).to_have_count(0)
+        expect(page.locator("#retry-answer")).to_be_visible()
         expect(user_messages(page)).to_have_count(1)
+        expect(assistant_messages(page)).to_have_count(1)
+        page.mouse.move(0, 0)
         shot(page, "error-light.png")
 
 

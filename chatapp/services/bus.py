@@ -42,6 +42,11 @@ class TurnBus(Protocol):
 
     async def wait_for_stop(self, turn_id: uuid.UUID) -> None: ...
 
+    async def clear(self, turn_id: uuid.UUID) -> None:
+        """Forget an earlier run's events and stop request: a retried or
+        regenerated answer runs again under the same id."""
+        ...
+
 
 @dataclass
 class _Channel:
@@ -93,6 +98,10 @@ class MemoryTurnBus:
     async def wait_for_stop(self, turn_id: uuid.UUID) -> None:
         await self._stops.setdefault(turn_id, asyncio.Event()).wait()
 
+    async def clear(self, turn_id: uuid.UUID) -> None:
+        self._channels.pop(turn_id, None)
+        self._stops.pop(turn_id, None)
+
 
 class RedisTurnBus:
     def __init__(self, url: str) -> None:
@@ -139,6 +148,9 @@ class RedisTurnBus:
         key = self._stop_key(turn_id)
         while not await self._redis.exists(key):
             await asyncio.sleep(STOP_POLL_SECONDS)
+
+    async def clear(self, turn_id: uuid.UUID) -> None:
+        await self._redis.delete(self._events_key(turn_id), self._stop_key(turn_id))
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -383,6 +383,7 @@ async def turn_events(engine: Engine, settings: Settings, begun: StartedTurn | K
         async for event in outcome_of(engine, settings, user_id=user_id, known=begun, live=True):
             yield event
         return
+    await turn_bus(settings).clear(begun.answer.id)  # a retry or regenerate reuses the answer's id
     launch(engine, settings, begun, user_id=user_id)
     async for event in follow(engine, settings, user_id=user_id, answer_id=begun.answer.id):
         yield event
@@ -395,6 +396,7 @@ async def turn_outcome(engine: Engine, settings: Settings, begun: StartedTurn | 
         async for event in outcome_of(engine, settings, user_id=user_id, known=begun, live=False):
             final = event
     else:
+        await turn_bus(settings).clear(begun.answer.id)  # a retry or regenerate reuses the answer's id
         final = await asyncio.shield(launch(engine, settings, begun, user_id=user_id))
     if isinstance(final, TurnDone):
         return final.result

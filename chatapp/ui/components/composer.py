@@ -15,7 +15,8 @@ import reflex as rx
 from reflex.vars import Var
 
 from chatapp.services.turns import MAX_MESSAGE_CHARS
-from chatapp.ui.chat_state import ChatState
+from chatapp.ui.thread_state import ThreadState
+from chatapp.ui.turn_state import TurnState
 
 # The counter appears once a message gets this long.
 COUNTER_FROM = MAX_MESSAGE_CHARS - 1000
@@ -42,32 +43,32 @@ GROW_WITH_TEXT = Var(
 
 def counter() -> rx.Component:
     return rx.cond(
-        ChatState.over_limit,
+        TurnState.over_limit,
         rx.text(
             "Too long: ",
-            ChatState.draft_length,
+            TurnState.draft_length,
             f" / {MAX_MESSAGE_CHARS:,} characters. Shorten your message to send it.",
             class_name="char-counter over",
             id="char-limit",
             role="status",
         ),
         rx.cond(
-            ChatState.draft_length >= COUNTER_FROM,
-            rx.text(ChatState.draft_length, f" / {MAX_MESSAGE_CHARS:,}", class_name="char-counter", id="char-counter"),
+            TurnState.draft_length >= COUNTER_FROM,
+            rx.text(TurnState.draft_length, f" / {MAX_MESSAGE_CHARS:,}", class_name="char-counter", id="char-counter"),
         ),
     )
 
 
 def stop_button() -> rx.Component:
     return rx.cond(
-        ChatState.running,
+        TurnState.streaming,
         rx.box(
             rx.button(
-                rx.cond(ChatState.stop_requested, rx.spinner(size="1"), rx.icon("square", size=12, fill="currentColor")),
-                rx.cond(ChatState.stop_requested, "Stopping…", "Stop"),
+                rx.cond((TurnState.phase == "stopping"), rx.spinner(size="1"), rx.icon("square", size=12, fill="currentColor")),
+                rx.cond((TurnState.phase == "stopping"), "Stopping…", "Stop"),
                 type="button",
-                on_click=ChatState.stop,
-                disabled=ChatState.stop_requested,
+                on_click=TurnState.stop,
+                disabled=(TurnState.phase == "stopping"),
                 variant="surface",
                 color_scheme="gray",
                 radius="full",
@@ -83,7 +84,7 @@ def stop_button() -> rx.Component:
 
 def composer() -> rx.Component:
     return rx.cond(
-        ChatState.not_found,
+        ThreadState.not_found,
         rx.fragment(),
         rx.box(
             stop_button(),
@@ -92,30 +93,30 @@ def composer() -> rx.Component:
                     rx.text_area(
                         id="composer",
                         name="message",
-                        value=ChatState.draft,
-                        on_change=ChatState.set_draft,
+                        value=TurnState.draft,
+                        on_change=TurnState.set_draft,
                         custom_attrs={"on_key_down": ENTER_SENDS, "on_input": GROW_WITH_TEXT},
                         rows="1",
                         placeholder="Message the assistant…",
-                        disabled=ChatState.running,
+                        disabled=~TurnState.idle,
                         variant="soft",
                         size="3",
                         class_name="composer-input",
                         aria_label="Message",
                     ),
                     rx.icon_button(
-                        rx.cond(ChatState.running, rx.spinner(size="2"), rx.icon("arrow-up", size=18)),
+                        rx.cond(~TurnState.idle, rx.spinner(size="2"), rx.icon("arrow-up", size=18)),
                         type="submit",
                         size="3",
                         radius="full",
-                        disabled=ChatState.running | ChatState.over_limit,
+                        disabled=~TurnState.idle | TurnState.over_limit,
                         id="send-button",
                         aria_label="Send",
                         class_name="send-button",
                     ),
                     class_name="composer-box",
                 ),
-                on_submit=ChatState.send,
+                on_submit=TurnState.send,
                 reset_on_submit=False,
                 id="composer-form",
             ),
