@@ -14,7 +14,10 @@ what makes the live bubble observable and Stop clickable mid-reply.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -629,6 +632,140 @@ def test_stop_keeps_the_partial_reply_marked_stopped(page: Page, ui_app: UiApp) 
     send(page, "what's on my list?")  # the conversation goes on after a stop
     expect(assistant_messages(page).last).to_contain_text("Water the plants")
     expect(page.locator(".stopped-label")).to_have_count(1)
+
+
+# Enough tasks that listing them streams for several seconds at the test
+# pace: time to reload or open a second tab mid-reply.
+ERRANDS = [f"Errand number {number} for the week" for number in range(1, 41)]
+FACTS = ARTIFACTS / "ui-turn-facts.json"
+
+
+def seed_tasks(page: Page, app: UiApp, titles: list[str]) -> None:
+    user_id, _headers = api_session(page)
+    engine = make_engine(app.database_url)
+    try:
+        for title in titles:
+            task_service.add_task(engine, user_id=uuid.UUID(user_id), title=title)
+    finally:
+        engine.dispose()
+
+
+def record_fact(name: str, value: object) -> None:
+    """Measured in the browser tests, kept for people to read."""
+    facts = json.loads(FACTS.read_text()) if FACTS.exists() else {}
+    facts[name] = value
+    FACTS.write_text(json.dumps(facts, indent=2))
+
+
+def start_long_reply(page: Page, ui_app: UiApp) -> None:
+    """A conversation whose next reply lists 40 tasks: streaming, mid-way."""
+    seed_tasks(page, ui_app, ERRANDS)
+    send(page, "Add task: Call mum on Sunday")
+    page.fill("#composer", "what's on my list?")
+    page.press("#composer", "Enter")
+    expect(page.locator("#live-text")).to_contain_text("Errand number 3 ")
+
+
+@pytest.mark.browser
+def test_reload_mid_reply_resumes_the_live_reply_and_ends_as_stored(page: Page, ui_app: UiApp) -> None:
+    sign_up(page)
+    start_long_reply(page, ui_app)
+    before = page.locator("#live-text").inner_text()
+    reloaded_at = time.monotonic()
+    page.reload()
+    record_live(page)
+    expect(page.locator("#live-reply")).to_be_visible()
+    expect(page.locator("#live-text")).to_contain_text("Errand number 3 ")  # replayed from the start
+    shown_after = time.monotonic() - reloaded_at
+    expect(page.locator("#stop-button")).to_be_visible()
+    expect(page.locator("#composer")).to_be_disabled()
+    expect(assistant_messages(page)).to_have_count(1)  # the answer in progress is the live bubble
+    page.mouse.move(0, 0)
+    shot(page, "resumed-after-reload.png")
+
+    expect(page.locator("#live-reply")).to_have_count(0, timeout=60_000)
+    expect(assistant_messages(page)).to_have_count(2)
+    reply = assistant_messages(page).last
+    expect(reply).to_have_attribute("data-status", "complete")
+    final = reply.locator(".markdown").inner_text().strip()
+    texts = [state["text"] for state in recorded(page)["texts"] if state["text"]]
+    assert len(set(texts)) > 2, texts  # it went on streaming after the reload
+    assert all(final.startswith(text) for text in texts), (texts[:3], final[:200])
+    assert len(texts[0]) >= len(before.strip()) - 5, (before, texts[0])  # resumed where it was, not from nothing
+    assert all(state["stored"] == 1 for state in recorded(page)["texts"])  # never shown twice
+    stored = stored_messages(page, ui_app)
+    assert stored[-1]["status"] == "complete" and "Errand number 40" in stored[-1]["content"]
+    page.reload()
+    expect(assistant_messages(page).last.locator(".markdown")).to_have_text(final)  # identical to what is stored
+    record_fact("reload_mid_reply", {
+        "live_text_chars_before_reload": len(before), "first_live_text_chars_after_reload": len(texts[0]),
+        "seconds_from_reload_to_resumed_bubble": round(shown_after, 2), "live_states_after_reload": len(set(texts)),
+        "final_chars": len(final),
+    })
+
+
+@pytest.mark.browser
+def test_second_tab_follows_the_reply_and_stops_it(context: BrowserContext, page: Page, ui_app: UiApp) -> None:
+    sign_up(page)
+    start_long_reply(page, ui_app)
+    second = context.new_page()  # the same browser: signed in, its own page state
+    second.goto(page.url)
+    expect(second.locator("#live-reply")).to_be_visible()
+    expect(second.locator("#live-text")).to_contain_text("Errand number 3 ")
+    expect(second.locator("#stop-button")).to_be_visible()
+    second.mouse.move(0, 0)
+    shot(second, "second-tab-following.png")
+    second.click("#stop-button")
+
+    for tab in (page, second):
+        expect(tab.locator("#live-reply")).to_have_count(0)
+        expect(assistant_messages(tab)).to_have_count(2)
+        expect(assistant_messages(tab).last).to_have_attribute("data-status", "stopped")
+        expect(assistant_messages(tab).last.locator(".stopped-label")).to_be_visible()
+        expect(tab.locator("#composer")).to_be_enabled()
+    shown = [tab.locator("[data-role=assistant] .markdown").last.inner_text().strip() for tab in (page, second)]
+    assert shown[0] == shown[1] and "Errand number 3 " in shown[0]
+    stored = stored_messages(page, ui_app)
+    assert stored[-1]["status"] == "stopped" and "Errand number 40" not in stored[-1]["content"]
+    second.mouse.move(0, 0)
+    shot(second, "stopped-from-second-tab.png")
+    record_fact("stop_from_second_tab", {"stored_chars": len(stored[-1]["content"]), "shown_chars": len(shown[0])})
+    second.close()
+
+
+@pytest.mark.browser
+def test_resend_after_a_failed_send_stores_the_message_once(page: Page, ui_app: UiApp) -> None:
+    """The database refuses the message (its idempotency table is away):
+    the notice offers Retry, which sends the same text with the same key
+    once the database is back; the message is stored exactly once."""
+    sign_up(page)
+    send(page, "Add task: Water the plants")
+    database = sqlite3.connect(ui_app.database_url.removeprefix("sqlite:///"), timeout=30)
+    try:
+        database.execute("ALTER TABLE idempotency_keys RENAME TO idempotency_keys_away")
+        database.commit()
+        page.fill("#composer", "Add task: Buy stamps")
+        page.press("#composer", "Enter")
+        expect(page.locator("#turn-error")).to_contain_text("database is unavailable")
+        expect(page.locator("#retry-button")).to_be_visible()
+        expect(user_messages(page)).to_have_count(2)
+        expect(user_messages(page).last).to_have_class(re.compile(r"\bpending\b"))  # shown, marked not sent
+        expect(user_messages(page).last).to_contain_text("Not sent")
+        page.mouse.move(0, 0)
+        shot(page, "not-sent-light.png")
+    finally:
+        database.execute("ALTER TABLE idempotency_keys_away RENAME TO idempotency_keys")
+        database.commit()
+        database.close()
+    page.click("#retry-button")
+    expect(assistant_messages(page)).to_have_count(2)
+    expect(page.locator("#turn-error")).to_have_count(0)
+    expect(user_messages(page)).to_have_count(2)
+    expect(assistant_messages(page).last.locator(".markdown")).to_contain_text("Buy stamps")
+    stored = stored_messages(page, ui_app)
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["Add task: Water the plants", "Add task: Buy stamps"]
+    send(page, "Add task: Buy stamps")  # the same words sent again later are a new message
+    assert [m["content"] for m in stored_messages(page, ui_app) if m["role"] == "user"].count("Add task: Buy stamps") == 2
 
 
 @pytest.mark.browser
