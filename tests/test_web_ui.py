@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect, sync_playwright
 
 from chatapp.agent.offline import HELP_TEXT
 from chatapp.db.engine import make_engine
@@ -766,6 +766,69 @@ def test_resend_after_a_failed_send_stores_the_message_once(page: Page, ui_app: 
     assert [m["content"] for m in stored if m["role"] == "user"] == ["Add task: Water the plants", "Add task: Buy stamps"]
     send(page, "Add task: Buy stamps")  # the same words sent again later are a new message
     assert [m["content"] for m in stored_messages(page, ui_app) if m["role"] == "user"].count("Add task: Buy stamps") == 2
+
+
+class FlakySocket:
+    """Routes the page's websocket through the test. The first time the
+    page sends a message, the browser's side of the connection drops right
+    after the event left it, before any answer comes back; the server's
+    side stays half-open, as after a real network drop, so Reflex takes the
+    reconnecting page for a new tab and gives it a fresh state. The page
+    reconnects by itself (through here again, untouched)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.dropped = False
+
+    def route(self, ws: WebSocketRoute) -> None:
+        self.connections += 1
+        server = ws.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            server.send(message)
+            if not self.dropped and isinstance(message, str) and "turn_state.send" in message:
+                self.dropped = True
+                ws.close(code=1001, reason="flaky network")
+
+        ws.on_message(to_server)
+        server.on_message(lambda message: ws.send(message))
+
+
+@pytest.mark.browser
+def test_a_dropped_connection_mid_send_then_sending_again_stores_the_message_once(page: Page, ui_app: UiApp) -> None:
+    flaky = FlakySocket()
+    page.route_web_socket(re.compile(r"/_event"), flaky.route)
+    sign_up(page)
+    page.fill("#composer", "Add task: Post the letters")
+    page.press("#composer", "Enter")
+    deadline = time.monotonic() + 30
+    while flaky.connections < 2:  # the page reconnects by itself
+        assert time.monotonic() < deadline, vars(flaky)
+        page.wait_for_timeout(100)
+    expect(page.locator("#composer")).to_be_enabled()
+    page.wait_for_timeout(1500)  # the turn that did arrive finishes meanwhile, unseen by this page
+    # The page lost its state: nothing says the message went; the text is still in the box.
+    seen_after_drop = {"user_messages": user_messages(page).count(), "composer": page.locator("#composer").input_value()}
+    page.mouse.move(0, 0)
+    shot(page, "flaky-after-drop.png")
+    if seen_after_drop["composer"] != "Add task: Post the letters":
+        page.fill("#composer", "Add task: Post the letters")
+    page.press("#composer", "Enter")  # so the person sends it again
+    expect(assistant_messages(page)).to_have_count(1)
+    expect(page.locator("#live-reply")).to_have_count(0)
+    expect(user_messages(page)).to_have_count(1)
+    expect(page).to_have_url(CONVERSATION_URL)
+    stored = stored_messages(page, ui_app)
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["Add task: Post the letters"], stored
+    page.reload()
+    expect(user_messages(page)).to_have_count(1)
+    expect(sidebar_rows(page)).to_have_count(1)
+    expect(page.locator("#pending-tasks .task-row")).to_have_count(1)
+    record_fact("dropped_connection_mid_send", {**seen_after_drop, "connections": flaky.connections,
+                                                "stored_user_messages": 1})
+
+    send(page, "Add task: Post the letters")  # typed anew after it went through: a new message, a new key
+    assert [m["content"] for m in stored_messages(page, ui_app) if m["role"] == "user"].count("Add task: Post the letters") == 2
 
 
 @pytest.mark.browser

@@ -107,6 +107,9 @@ class ThreadState(AuthState):
             return stop
         route_id = conversation_in_path(self.router.url.path)
         turn = await self.get_state(TurnState)
+        lost = turn.lost_redirect(route_id)
+        if lost:
+            return rx.redirect(f"/chat/{lost}", replace=True)
         keep = turn.keeps_following(route_id)
         engine, settings = get_engine(), get_settings()
         running: uuid.UUID | None = None

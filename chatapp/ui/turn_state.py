@@ -110,6 +110,13 @@ class TurnState(AuthState):
         self.turn_error = ""
         self.can_resend = False
 
+    def lost_redirect(self, route_id: str) -> str:
+        """The new chat this tab's own turn stored, when the page loads as a
+        new chat again: the redirect to it was lost (the connection dropped
+        and the page reconnected), and the page must show the stored turn
+        rather than invite the same message a second time."""
+        return self._redirected if not route_id and self._redirected else ""
+
     def keeps_following(self, route_id: str) -> bool:
         """A load of the page this tab's own turn is on, while its sender
         still follows it: just sent (not stored yet), or a new chat that has
@@ -153,7 +160,7 @@ class TurnState(AuthState):
     @rx.event(background=True)
     async def send(self, form_data: dict[str, Any]) -> AsyncIterator[Any]:
         """Composer submit (Enter or the send button)."""
-        async for update in self._send(str(form_data.get("message", ""))):
+        async for update in self._send(str(form_data.get("message", "")), key=str(form_data.get("key") or "")):
             yield update
 
     @rx.event(background=True)
@@ -229,9 +236,11 @@ class TurnState(AuthState):
 
     # ---------------------------------------------------------------- turns
 
-    async def _send(self, text: str) -> AsyncIterator[Any]:
+    async def _send(self, text: str, *, key: str = "") -> AsyncIterator[Any]:
         """Show the message at once (optimistic), store it with its key,
-        then follow the turn."""
+        then follow the turn. `key` is the browser's key for the message;
+        the same text sent again after a failure here reuses the key it
+        failed with."""
         async with self:
             thread = await self.get_state(ThreadState)
             if self.phase or thread.not_found or not text.strip():
@@ -241,7 +250,7 @@ class TurnState(AuthState):
                 return
             view_id, token = thread.current_id, self.token
             if (text.strip(), view_id) != (self._sent_text, self._sent_for) or not self._sent_key:
-                self._sent_text, self._sent_for, self._sent_key = text.strip(), view_id, uuid.uuid4().hex
+                self._sent_text, self._sent_for, self._sent_key = text.strip(), view_id, key or uuid.uuid4().hex
             key = self._sent_key
             follow_id = self._begin(view_id)
             self.draft = ""

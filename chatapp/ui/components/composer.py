@@ -21,20 +21,42 @@ from chatapp.ui.turn_state import TurnState
 # The counter appears once a message gets this long.
 COUNTER_FROM = MAX_MESSAGE_CHARS - 1000
 
+# The message's Idempotency-Key is made here, in the browser, when a message
+# is begun (the first keystroke after a send), and goes with the form. A
+# send that is repeated without new typing (the connection dropped and the
+# person presses Enter again, even on a page that lost its server state)
+# carries the same key, so the service stores the message once.
+KEY_FOR_NEW_MESSAGE = """const key = el.form?.elements?.key;
+  if (key && (!key.value || key.dataset.sent === "1")) {
+    key.value = window.crypto?.randomUUID?.() ?? (Date.now().toString(36) + Math.random().toString(36).slice(2));
+    key.dataset.sent = "";
+  }"""
+MARK_SENT = """const key = form?.elements?.key;
+  if (key) key.dataset.sent = "1";"""
 # Enter submits the form; Shift+Enter (and Enter while composing with an
 # input method) keeps the browser's newline.
 ENTER_SENDS = Var(
     _js_expr="""(e) => {
   if (e.key !== "Enter" || e.shiftKey || e.nativeEvent?.isComposing) return;
   e.preventDefault();
-  if (!e.repeat && e.target.form) e.target.form.requestSubmit();
+  const form = e.target.form;
+  if (e.repeat || !form) return;
+  """ + MARK_SENT + """
+  form.requestSubmit();
+}"""
+)
+SEND_CLICKED = Var(
+    _js_expr="""(e) => {
+  const form = e.currentTarget.form;
+  """ + MARK_SENT + """
 }"""
 )
 # Browsers with CSS `field-sizing: content` grow the box by themselves.
 GROW_WITH_TEXT = Var(
     _js_expr="""(e) => {
-  if (window.CSS?.supports?.("field-sizing", "content")) return;
   const el = e.target;
+  """ + KEY_FOR_NEW_MESSAGE + """
+  if (window.CSS?.supports?.("field-sizing", "content")) return;
   el.style.height = "auto";
   el.style.height = el.scrollHeight + "px";
 }"""
@@ -112,8 +134,10 @@ def composer() -> rx.Component:
                         disabled=~TurnState.idle | TurnState.over_limit,
                         id="send-button",
                         aria_label="Send",
+                        custom_attrs={"on_click": SEND_CLICKED},
                         class_name="send-button",
                     ),
+                    rx.el.input(type="hidden", name="key", id="composer-key"),
                     class_name="composer-box",
                 ),
                 on_submit=TurnState.send,
