@@ -16,6 +16,7 @@ not yet stored), "live" (streaming) or "stopping" (Stop was asked).
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,6 +43,7 @@ from chatapp.ui.views import ToolCallView, message_view, pending_message, tidy_p
 # same text again (with the same Idempotency-Key) can succeed.
 RESENDABLE = {"database_error", "internal_error"}
 SOMETHING_WENT_WRONG = "Something went wrong. Try again."
+logger = logging.getLogger(__name__)
 
 
 def too_long_text(length: int) -> str:
@@ -319,35 +321,42 @@ class TurnState(AuthState):
         live = LiveReply()
         final: TurnDone | TurnFailed | None = None
         shown_id, answer_id, redirected = view_id, "", False
-        async with contextlib.aclosing(events):  # type: ignore[type-var]
-            async for event in events:
-                if isinstance(event, UserMessageStored):
-                    shown_id, answer_id = event.conversation_id, event.answer_id
-                    async with self:
-                        if follow_id != self._follow_id:
-                            return
-                        redirect = await self._show_started(event, view_id=view_id, sent=sent)
-                    if redirect is not None:
-                        redirected = True
-                        yield redirect
-                elif isinstance(event, (TurnDone, TurnFailed)):
-                    final = event
-                    break
-                elif live.add(event):
-                    # A finished tool call may have changed the list: the
-                    # tasks panel follows at once, read from the database.
-                    tasks = await self._read_tasks(user_id) if isinstance(event, ToolFinished) else None
-                    async with self:
-                        if follow_id != self._follow_id:
-                            return
-                        self._show_live(live)
-                        if tasks is not None:
-                            (await self.get_state(TasksState)).tasks = tasks
+        lost: ServiceError | None = None  # the events stopped coming (the bus or the database failed)
+        try:
+            async with contextlib.aclosing(events):  # type: ignore[type-var]
+                async for event in events:
+                    if isinstance(event, UserMessageStored):
+                        shown_id, answer_id = event.conversation_id, event.answer_id
+                        async with self:
+                            if follow_id != self._follow_id:
+                                return
+                            redirect = await self._show_started(event, view_id=view_id, sent=sent)
+                        if redirect is not None:
+                            redirected = True
+                            yield redirect
+                    elif isinstance(event, (TurnDone, TurnFailed)):
+                        final = event
+                        break
+                    elif live.add(event):
+                        # A finished tool call may have changed the list: the
+                        # tasks panel follows at once, read from the database.
+                        tasks = await self._read_tasks(user_id) if isinstance(event, ToolFinished) else None
+                        async with self:
+                            if follow_id != self._follow_id:
+                                return
+                            self._show_live(live)
+                            if tasks is not None:
+                                (await self.get_state(TasksState)).tasks = tasks
+        except ServiceError as error:
+            lost = error
+        except Exception:  # the page must not stay "live" forever; the turn itself goes on
+            logger.exception("following a turn failed")
+            lost = ServiceError(SOMETHING_WENT_WRONG)
         if isinstance(final, TurnDone):
             shown_id = str(final.result.get("conversation_id") or shown_id)
         elif isinstance(final, TurnFailed) and final.error.conversation_id:
             shown_id = str(final.error.conversation_id)
-        failure = final.error if isinstance(final, TurnFailed) else None
+        failure = final.error if isinstance(final, TurnFailed) else lost
         data: PageData | None = None
         try:
             data = await in_thread(read_page, get_engine(), user_id=user_id, conversation_id=shown_id)
