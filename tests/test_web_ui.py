@@ -239,6 +239,12 @@ def api_session(page: Page) -> tuple[str, dict[str, str]]:
     return user_id, {"Authorization": f"Bearer {token}"}
 
 
+def use_token(page: Page, token: str) -> None:
+    """Sign this browser in with `token`, set before each page's own scripts
+    run: the sign-in page's on_load, finishing late, cannot clear it."""
+    page.context.add_init_script(f"window.localStorage.setItem('jwt', {json.dumps(token)})")
+
+
 def stored_messages(page: Page, app: UiApp) -> list[dict]:
     user_id, headers = api_session(page)
     response = httpx.get(f"{app.url}/api/{user_id}/conversations/{conversation_id(page)}", headers=headers, timeout=30)
@@ -940,7 +946,7 @@ def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> No
         page = dark.new_page()
         page.goto("/login")
         shot(page, "login-dark.png")
-        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        use_token(page, token)
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(4)
         page.locator(".tool-card[data-tool=complete_task] summary").click()
@@ -951,7 +957,7 @@ def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> No
     with open_context(browser, ui_app, viewport=PHONE, color_scheme="light", is_mobile=True, has_touch=True) as phone:
         page = phone.new_page()
         page.goto("/login")
-        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        use_token(page, token)
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(4)
         expect(page.locator("#sidebar")).not_to_be_in_viewport()
@@ -1022,7 +1028,7 @@ def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: 
     with open_context(browser, ui_app, color_scheme="dark") as dark:
         page = dark.new_page()
         page.goto("/login")
-        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        use_token(page, token)
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(2)
         stream_until_words(page, "show all my tasks")
@@ -1033,7 +1039,7 @@ def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: 
     with open_context(browser, ui_app, viewport=PHONE, color_scheme="light", is_mobile=True, has_touch=True) as phone:
         page = phone.new_page()
         page.goto("/login")
-        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        use_token(page, token)
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(3)
         stream_until_words(page, "what's on my list?")
