@@ -740,6 +740,30 @@ def test_second_tab_follows_the_reply_and_stops_it(context: BrowserContext, page
 
 
 @pytest.mark.browser
+def test_the_service_refuses_a_regenerate_while_another_tab_streams(context: BrowserContext, page: Page, ui_app: UiApp) -> None:
+    """A tab opened before the turn started still offers Regenerate; the
+    service, not the page, says no (a Conflict), and the page shows why."""
+    sign_up(page)
+    seed_tasks(page, ui_app, ERRANDS)
+    send(page, "Add task: Call mum on Sunday")
+    second = context.new_page()
+    second.goto(page.url)
+    expect(second.locator("#regenerate-button")).to_be_visible()
+    page.fill("#composer", "what's on my list?")
+    page.press("#composer", "Enter")
+    expect(page.locator("#live-text")).to_contain_text("Errand number 2 ")
+    second.click("#regenerate-button")
+    expect(second.locator("[data-sonner-toast]")).to_contain_text("still being written")
+    expect(second.locator("#live-reply")).to_have_count(0)
+    expect(second.locator("#composer")).to_be_enabled()
+    expect(page.locator("#live-reply")).to_have_count(0, timeout=60_000)
+    expect(assistant_messages(page).last).to_have_attribute("data-status", "complete")
+    stored = stored_messages(page, ui_app)
+    assert [(m["role"], m["status"]) for m in stored] == [("user", "complete"), ("assistant", "complete")] * 2
+    second.close()
+
+
+@pytest.mark.browser
 def test_resend_after_a_failed_send_stores_the_message_once(page: Page, ui_app: UiApp) -> None:
     """The database refuses the message (its idempotency table is away):
     the notice offers Retry, which sends the same text with the same key
