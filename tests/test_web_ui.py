@@ -14,7 +14,10 @@ what makes the live bubble observable and Stop clickable mid-reply.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,13 +25,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect, sync_playwright
 
 from chatapp.agent.offline import HELP_TEXT
 from chatapp.db.engine import make_engine
 from chatapp.services import tasks as task_service
-from chatapp.services.streaming import TurnEvent
-from chatapp.ui.live import LiveReply, event_failure
+from chatapp.services.turn_events import TextDelta, ToolFinished, ToolStarted, TurnDone
+from chatapp.ui.live import LiveReply
 from chatapp.ui.views import (
     message_view,
     pending_message,
@@ -236,6 +239,12 @@ def api_session(page: Page) -> tuple[str, dict[str, str]]:
     return user_id, {"Authorization": f"Bearer {token}"}
 
 
+def use_token(page: Page, token: str) -> None:
+    """Sign this browser in with `token`, set before each page's own scripts
+    run: the sign-in page's on_load, finishing late, cannot clear it."""
+    page.context.add_init_script(f"window.localStorage.setItem('jwt', {json.dumps(token)})")
+
+
 def stored_messages(page: Page, app: UiApp) -> list[dict]:
     user_id, headers = api_session(page)
     response = httpx.get(f"{app.url}/api/{user_id}/conversations/{conversation_id(page)}", headers=headers, timeout=30)
@@ -278,18 +287,28 @@ def test_message_view_keeps_order_fields_and_pending_copy() -> None:
 
 def test_live_reply_collects_text_and_tool_calls_and_throttles_text() -> None:
     live = LiveReply()
-    assert live.add(TurnEvent("tool_call", {"call_id": "c1", "tool_name": "add_task", "parameters": {"title": "Milk"}}))
+    assert live.add(ToolStarted("c1", "add_task", {"title": "Milk"}))
     assert live.calls[0].pending and live.calls[0].summary == "title: Milk"
-    assert live.add(TurnEvent("tool_result", {"call_id": "c1", "tool_name": "add_task", "result": {"status": "created"}}))
+    assert live.add(ToolFinished("c1", "add_task", {"status": "created"}))
     assert not live.calls[0].pending and '"created"' in live.calls[0].result_json and not live.calls[0].failed
     live.flushed()
-    assert not live.add(TurnEvent("text_delta", {"delta": "I've "}))  # just flushed: wait for more words
+    assert not live.add(TextDelta("I've "))  # just flushed: wait for more words
     live.last_flush -= 1
-    assert live.add(TurnEvent("text_delta", {"delta": "added it."}))
+    assert live.add(TextDelta("added it."))
     assert live.text == "I've added it." and live.dirty
-    assert not live.add(TurnEvent("done", {"status": "success"}))
-    failure = event_failure({"status": "error", "error_code": "agent_error", "error": "failed", "conversation_id": None})
-    assert (failure.error_code, failure.message, failure.conversation_id) == ("agent_error", "failed", None)
+    assert not live.add(TurnDone({"status": "success"}))
+
+
+def test_failed_answer_view_says_why() -> None:
+    failed = message_view({"id": "m", "seq": 2, "role": "assistant", "content": "", "status": "failed",
+                           "error_code": "timeout", "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
+    assert failed.status == "failed" and "did not answer in time" in failed.error
+    interrupted = message_view({"id": "m", "seq": 2, "role": "assistant", "content": "Hi", "status": "failed",
+                                "error_code": "interrupted", "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
+    assert "interrupted" in interrupted.error and interrupted.content == "Hi"
+    complete = message_view({"id": "m", "seq": 2, "role": "assistant", "content": "Hi", "status": "complete",
+                             "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
+    assert complete.error == ""
 
 
 # ---------------------------------------------------------- browser tests
@@ -621,6 +640,227 @@ def test_stop_keeps_the_partial_reply_marked_stopped(page: Page, ui_app: UiApp) 
     expect(page.locator(".stopped-label")).to_have_count(1)
 
 
+# Enough tasks that listing them streams for several seconds at the test
+# pace: time to reload or open a second tab mid-reply.
+ERRANDS = [f"Errand number {number} for the week" for number in range(1, 41)]
+FACTS = ARTIFACTS / "ui-turn-facts.json"
+
+
+def seed_tasks(page: Page, app: UiApp, titles: list[str]) -> None:
+    user_id, _headers = api_session(page)
+    engine = make_engine(app.database_url)
+    try:
+        for title in titles:
+            task_service.add_task(engine, user_id=uuid.UUID(user_id), title=title)
+    finally:
+        engine.dispose()
+
+
+def record_fact(name: str, value: object) -> None:
+    """Measured in the browser tests, kept for people to read."""
+    facts = json.loads(FACTS.read_text()) if FACTS.exists() else {}
+    facts[name] = value
+    FACTS.write_text(json.dumps(facts, indent=2))
+
+
+def start_long_reply(page: Page, ui_app: UiApp) -> None:
+    """A conversation whose next reply lists 40 tasks: streaming, mid-way."""
+    seed_tasks(page, ui_app, ERRANDS)
+    send(page, "Add task: Call mum on Sunday")
+    page.fill("#composer", "what's on my list?")
+    page.press("#composer", "Enter")
+    expect(page.locator("#live-text")).to_contain_text("Errand number 3 ")
+
+
+@pytest.mark.browser
+def test_reload_mid_reply_resumes_the_live_reply_and_ends_as_stored(page: Page, ui_app: UiApp) -> None:
+    sign_up(page)
+    start_long_reply(page, ui_app)
+    before = page.locator("#live-text").inner_text()
+    reloaded_at = time.monotonic()
+    page.reload()
+    record_live(page)
+    expect(page.locator("#live-reply")).to_be_visible()
+    expect(page.locator("#live-text")).to_contain_text("Errand number 3 ")  # replayed from the start
+    shown_after = time.monotonic() - reloaded_at
+    expect(page.locator("#stop-button")).to_be_visible()
+    expect(page.locator("#composer")).to_be_disabled()
+    expect(assistant_messages(page)).to_have_count(1)  # the answer in progress is the live bubble
+    page.mouse.move(0, 0)
+    shot(page, "resumed-after-reload.png")
+
+    expect(page.locator("#live-reply")).to_have_count(0, timeout=60_000)
+    expect(assistant_messages(page)).to_have_count(2)
+    reply = assistant_messages(page).last
+    expect(reply).to_have_attribute("data-status", "complete")
+    final = reply.locator(".markdown").inner_text().strip()
+    texts = [state["text"] for state in recorded(page)["texts"] if state["text"]]
+    assert len(set(texts)) > 2, texts  # it went on streaming after the reload
+    assert all(final.startswith(text) for text in texts), (texts[:3], final[:200])
+    assert len(texts[0]) >= len(before.strip()) - 5, (before, texts[0])  # resumed where it was, not from nothing
+    assert all(state["stored"] == 1 for state in recorded(page)["texts"])  # never shown twice
+    stored = stored_messages(page, ui_app)
+    assert stored[-1]["status"] == "complete" and "Errand number 40" in stored[-1]["content"]
+    page.reload()
+    expect(assistant_messages(page).last.locator(".markdown")).to_have_text(final)  # identical to what is stored
+    record_fact("reload_mid_reply", {
+        "live_text_chars_before_reload": len(before), "first_live_text_chars_after_reload": len(texts[0]),
+        "seconds_from_reload_to_resumed_bubble": round(shown_after, 2), "live_states_after_reload": len(set(texts)),
+        "final_chars": len(final),
+    })
+
+
+@pytest.mark.browser
+def test_second_tab_follows_the_reply_and_stops_it(context: BrowserContext, page: Page, ui_app: UiApp) -> None:
+    sign_up(page)
+    start_long_reply(page, ui_app)
+    second = context.new_page()  # the same browser: signed in, its own page state
+    second.goto(page.url)
+    expect(second.locator("#live-reply")).to_be_visible()
+    expect(second.locator("#live-text")).to_contain_text("Errand number 3 ")
+    expect(second.locator("#stop-button")).to_be_visible()
+    second.mouse.move(0, 0)
+    shot(second, "second-tab-following.png")
+    second.click("#stop-button")
+
+    for tab in (page, second):
+        expect(tab.locator("#live-reply")).to_have_count(0)
+        expect(assistant_messages(tab)).to_have_count(2)
+        expect(assistant_messages(tab).last).to_have_attribute("data-status", "stopped")
+        expect(assistant_messages(tab).last.locator(".stopped-label")).to_be_visible()
+        expect(tab.locator("#composer")).to_be_enabled()
+    shown = [tab.locator("[data-role=assistant] .markdown").last.inner_text().strip() for tab in (page, second)]
+    assert shown[0] == shown[1] and "Errand number 3 " in shown[0]
+    stored = stored_messages(page, ui_app)
+    assert stored[-1]["status"] == "stopped" and "Errand number 40" not in stored[-1]["content"]
+    second.mouse.move(0, 0)
+    shot(second, "stopped-from-second-tab.png")
+    record_fact("stop_from_second_tab", {"stored_chars": len(stored[-1]["content"]), "shown_chars": len(shown[0])})
+    second.close()
+
+
+@pytest.mark.browser
+def test_the_service_refuses_a_regenerate_while_another_tab_streams(context: BrowserContext, page: Page, ui_app: UiApp) -> None:
+    """A tab opened before the turn started still offers Regenerate; the
+    service, not the page, says no (a Conflict), and the page shows why."""
+    sign_up(page)
+    seed_tasks(page, ui_app, ERRANDS)
+    send(page, "Add task: Call mum on Sunday")
+    second = context.new_page()
+    second.goto(page.url)
+    expect(second.locator("#regenerate-button")).to_be_visible()
+    page.fill("#composer", "what's on my list?")
+    page.press("#composer", "Enter")
+    expect(page.locator("#live-text")).to_contain_text("Errand number 2 ")
+    second.click("#regenerate-button")
+    expect(second.locator("[data-sonner-toast]")).to_contain_text("still being written")
+    expect(second.locator("#live-reply")).to_have_count(0)
+    expect(second.locator("#composer")).to_be_enabled()
+    expect(page.locator("#live-reply")).to_have_count(0, timeout=60_000)
+    expect(assistant_messages(page).last).to_have_attribute("data-status", "complete")
+    stored = stored_messages(page, ui_app)
+    assert [(m["role"], m["status"]) for m in stored] == [("user", "complete"), ("assistant", "complete")] * 2
+    second.close()
+
+
+@pytest.mark.browser
+def test_resend_after_a_failed_send_stores_the_message_once(page: Page, ui_app: UiApp) -> None:
+    """The database refuses the message (its idempotency table is away):
+    the notice offers Retry, which sends the same text with the same key
+    once the database is back; the message is stored exactly once."""
+    sign_up(page)
+    send(page, "Add task: Water the plants")
+    database = sqlite3.connect(ui_app.database_url.removeprefix("sqlite:///"), timeout=30)
+    try:
+        database.execute("ALTER TABLE idempotency_keys RENAME TO idempotency_keys_away")
+        database.commit()
+        page.fill("#composer", "Add task: Buy stamps")
+        page.press("#composer", "Enter")
+        expect(page.locator("#turn-error")).to_contain_text("database is unavailable")
+        expect(page.locator("#retry-button")).to_be_visible()
+        expect(user_messages(page)).to_have_count(2)
+        expect(user_messages(page).last).to_have_class(re.compile(r"\bpending\b"))  # shown, marked not sent
+        expect(user_messages(page).last).to_contain_text("Not sent")
+        page.mouse.move(0, 0)
+        shot(page, "not-sent-light.png")
+    finally:
+        database.execute("ALTER TABLE idempotency_keys_away RENAME TO idempotency_keys")
+        database.commit()
+        database.close()
+    page.click("#retry-button")
+    expect(assistant_messages(page)).to_have_count(2)
+    expect(page.locator("#turn-error")).to_have_count(0)
+    expect(user_messages(page)).to_have_count(2)
+    expect(assistant_messages(page).last.locator(".markdown")).to_contain_text("Buy stamps")
+    stored = stored_messages(page, ui_app)
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["Add task: Water the plants", "Add task: Buy stamps"]
+    send(page, "Add task: Buy stamps")  # the same words sent again later are a new message
+    assert [m["content"] for m in stored_messages(page, ui_app) if m["role"] == "user"].count("Add task: Buy stamps") == 2
+
+
+class FlakySocket:
+    """Routes the page's websocket through the test. The first time the
+    page sends a message, the browser's side of the connection drops right
+    after the event left it, before any answer comes back; the server's
+    side stays half-open, as after a real network drop, so Reflex takes the
+    reconnecting page for a new tab and gives it a fresh state. The page
+    reconnects by itself (through here again, untouched)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.dropped = False
+
+    def route(self, ws: WebSocketRoute) -> None:
+        self.connections += 1
+        server = ws.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            server.send(message)
+            if not self.dropped and isinstance(message, str) and "turn_state.send" in message:
+                self.dropped = True
+                ws.close(code=1001, reason="flaky network")
+
+        ws.on_message(to_server)
+        server.on_message(lambda message: ws.send(message))
+
+
+@pytest.mark.browser
+def test_a_dropped_connection_mid_send_then_sending_again_stores_the_message_once(page: Page, ui_app: UiApp) -> None:
+    flaky = FlakySocket()
+    page.route_web_socket(re.compile(r"/_event"), flaky.route)
+    sign_up(page)
+    page.fill("#composer", "Add task: Post the letters")
+    page.press("#composer", "Enter")
+    deadline = time.monotonic() + 30
+    while flaky.connections < 2:  # the page reconnects by itself
+        assert time.monotonic() < deadline, vars(flaky)
+        page.wait_for_timeout(100)
+    expect(page.locator("#composer")).to_be_enabled()
+    page.wait_for_timeout(1500)  # the turn that did arrive finishes meanwhile, unseen by this page
+    # The page lost its state: nothing says the message went; the text is still in the box.
+    seen_after_drop = {"user_messages": user_messages(page).count(), "composer": page.locator("#composer").input_value()}
+    page.mouse.move(0, 0)
+    shot(page, "flaky-after-drop.png")
+    if seen_after_drop["composer"] != "Add task: Post the letters":
+        page.fill("#composer", "Add task: Post the letters")
+    page.press("#composer", "Enter")  # so the person sends it again
+    expect(assistant_messages(page)).to_have_count(1)
+    expect(page.locator("#live-reply")).to_have_count(0)
+    expect(user_messages(page)).to_have_count(1)
+    expect(page).to_have_url(CONVERSATION_URL)
+    stored = stored_messages(page, ui_app)
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["Add task: Post the letters"], stored
+    page.reload()
+    expect(user_messages(page)).to_have_count(1)
+    expect(sidebar_rows(page)).to_have_count(1)
+    expect(page.locator("#pending-tasks .task-row")).to_have_count(1)
+    record_fact("dropped_connection_mid_send", {**seen_after_drop, "connections": flaky.connections,
+                                                "stored_user_messages": 1})
+
+    send(page, "Add task: Post the letters")  # typed anew after it went through: a new message, a new key
+    assert [m["content"] for m in stored_messages(page, ui_app) if m["role"] == "user"].count("Add task: Post the letters") == 2
+
+
 @pytest.mark.browser
 def test_regenerate_replaces_the_last_reply(page: Page, ui_app: UiApp) -> None:
     sign_up(page)
@@ -656,31 +896,49 @@ def test_regenerate_replaces_the_last_reply(page: Page, ui_app: UiApp) -> None:
 
 
 @pytest.mark.browser
-def test_agent_failure_shows_the_error_and_keeps_the_message(browser: Browser, failing_app: UiApp) -> None:
+def test_agent_failure_shows_the_failed_answer_with_retry(browser: Browser, failing_app: UiApp) -> None:
+    """A failed turn stores the message and a failed answer; the thread
+    shows the answer's error with Retry, which answers the stored message
+    again in the failed answer's place (never storing the message twice)."""
     with open_context(browser, failing_app) as context:
         page = context.new_page()
         sign_up(page)
         page.fill("#composer", "Add task: Buy groceries")
         page.press("#composer", "Enter")
-        expect(page.locator("#turn-error")).to_contain_text("failed to answer")
-        expect(page.locator("#retry-button")).to_be_visible()
+        failed = assistant_messages(page).last
+        expect(failed).to_have_attribute("data-status", "failed")
+        expect(failed.locator(".answer-error")).to_contain_text("failed to answer")
+        expect(page.locator("#retry-answer")).to_be_visible()
+        expect(page.locator("#regenerate-button")).to_have_count(0)
+        expect(page.locator("#turn-error")).to_have_count(0)  # the answer says it; no second notice
         conversation_id(page)  # the stored message made a conversation
         expect(user_messages(page)).to_have_count(1)
         expect(user_messages(page).first).to_contain_text("Add task: Buy groceries")
         expect(user_messages(page).first.locator("time")).to_have_count(1)  # stored, not the optimistic copy
-        expect(assistant_messages(page)).to_have_count(0)
+        expect(assistant_messages(page)).to_have_count(1)
         expect(page.locator("#composer")).to_be_enabled()
+        answer_id = failed.get_attribute("data-answer-id")
+        shot(page, "failed-light.png")
 
-        page.click("#retry-button")  # answers the stored message; it fails again
-        expect(page.locator("#turn-error")).to_contain_text("failed to answer")
+        page.click("#retry-answer")  # answers the stored message; it fails again
+        expect(page.locator("#retry-answer")).to_be_visible()
+        expect(assistant_messages(page)).to_have_count(1)
+        expect(assistant_messages(page).last).to_have_attribute("data-status", "failed")
         expect(user_messages(page)).to_have_count(1)  # not stored twice
+        stored = stored_messages(page, failing_app)
+        assert [(m["seq"], m["role"], m["status"], m["error_code"]) for m in stored] == [
+            (1, "user", "complete", None), (2, "assistant", "failed", "agent_error")]
+        assert stored[1]["id"] == answer_id  # replaced in place
 
-        page.reload()  # what is stored: the message, without a reply
+        page.reload()  # what is stored: the message and its failed answer
         expect(user_messages(page)).to_have_count(1)
-        expect(page.locator("#unanswered")).to_be_visible()
-        page.click("#answer-button")
-        expect(page.locator("#turn-error")).to_contain_text("failed to answer")
+        expect(assistant_messages(page).last.locator(".answer-error")).to_contain_text("failed to answer")
+        page.click("#retry-answer")
+        expect(page.locator("#live-reply")).to_have_count(0)
+        expect(page.locator("#retry-answer")).to_be_visible()
         expect(user_messages(page)).to_have_count(1)
+        expect(assistant_messages(page)).to_have_count(1)
+        page.mouse.move(0, 0)
         shot(page, "error-light.png")
 
 
@@ -712,7 +970,7 @@ def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> No
         page = dark.new_page()
         page.goto("/login")
         shot(page, "login-dark.png")
-        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        use_token(page, token)
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(4)
         page.locator(".tool-card[data-tool=complete_task] summary").click()
@@ -723,7 +981,7 @@ def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> No
     with open_context(browser, ui_app, viewport=PHONE, color_scheme="light", is_mobile=True, has_touch=True) as phone:
         page = phone.new_page()
         page.goto("/login")
-        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        use_token(page, token)
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(4)
         expect(page.locator("#sidebar")).not_to_be_in_viewport()
@@ -794,7 +1052,7 @@ def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: 
     with open_context(browser, ui_app, color_scheme="dark") as dark:
         page = dark.new_page()
         page.goto("/login")
-        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        use_token(page, token)
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(2)
         stream_until_words(page, "show all my tasks")
@@ -805,7 +1063,7 @@ def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: 
     with open_context(browser, ui_app, viewport=PHONE, color_scheme="light", is_mobile=True, has_touch=True) as phone:
         page = phone.new_page()
         page.goto("/login")
-        page.evaluate("token => window.localStorage.setItem('jwt', token)", token)
+        use_token(page, token)
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(3)
         stream_until_words(page, "what's on my list?")

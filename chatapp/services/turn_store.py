@@ -152,10 +152,10 @@ def store_new_turn(
     engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str, tokens: int,
     key: KeyUse | None, token_budget: int, turn_timeout_seconds: float,
 ) -> StartedTurn | KnownTurn:
-    """Commit the user message and its in-progress answer together, before
-    the agent runs, so a failing or crashed agent never loses what the
-    person wrote and never leaves a turn nobody can see; then read the
-    history it is answered from."""
+    """Commit the user message and its in-progress answer together, with the
+    history they are answered from, before the agent runs: a failing or
+    crashed agent never loses what the person wrote and never leaves a turn
+    nobody can see."""
     answer_id = uuid.uuid4()
     is_new = conversation_id is None
     conversation_id = conversation_id or uuid.uuid4()
@@ -182,14 +182,16 @@ def store_new_turn(
             answer = new_answer(conversation_id, seq=seq + 1, reply_to=user_message.id,
                                 tokens_before=tokens_before + tokens, answer_id=answer_id)
             connection.execute(INSERT_MESSAGES, [message_row(conversation_id, user_message), message_row(conversation_id, answer)])
+            # The history is read in the same transaction: if anything fails,
+            # nothing is stored (the key included), so a retry starts afresh
+            # instead of finding an answer in progress that nobody runs.
+            history = [user_message] if seq == 1 else read_window(
+                connection, conversation_id, through=user_message, limit=RESPONSE_PAGE, token_budget=token_budget
+            )
+            settle_in_page(connection, conversation_id, history, interrupt_cutoff(turn_timeout_seconds))
     except IntegrityError as error:
         # Only a user deleted meanwhile can break a foreign key here.
         raise InvalidAuth("Unknown user.") from error
-    if seq == 1:
-        return StartedTurn(conversation_id, user_message, answer, [user_message])
-    with transaction(engine) as connection:
-        history = read_window(connection, conversation_id, through=user_message, limit=RESPONSE_PAGE, token_budget=token_budget)
-        settle_in_page(connection, conversation_id, history, interrupt_cutoff(turn_timeout_seconds))
     return StartedTurn(conversation_id, user_message, answer, history)
 
 

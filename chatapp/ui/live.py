@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
-from chatapp.services.errors import ServiceError
 from chatapp.services.turn_events import TurnEvent
-from chatapp.ui.reads import parse_conversation_id
 from chatapp.ui.views import ToolCallView, finished_tool_call, started_tool_call
 
 # How often streamed text reaches the page: reads as typing, costs at most
@@ -60,13 +57,3 @@ class LiveReply:
     def dirty(self) -> bool:
         return self.text_changed or self.calls_changed
 
-
-def event_failure(data: dict[str, Any]) -> ServiceError:
-    """An `error` event as the ServiceError it reports (same message, same
-    error_code), so a streamed failure is handled like a raised one."""
-    failure = ServiceError(
-        str(data.get("error") or "Something went wrong. Try again."),
-        conversation_id=parse_conversation_id(data.get("conversation_id")),
-    )
-    failure.error_code = str(data.get("error_code") or "internal_error")
-    return failure

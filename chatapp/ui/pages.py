@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatapp.ui.chat_state import ChatState
+from chatapp.ui.sidebar_state import SidebarState
+from chatapp.ui.thread_state import ThreadState
 from chatapp.ui.components.auth_forms import auth_card
 from chatapp.ui.components.composer import composer
 from chatapp.ui.components.header import header
@@ -30,8 +31,8 @@ def signup_page() -> rx.Component:
 def scrim() -> rx.Component:
     """Dims the thread behind a slid-in panel on narrow screens; a tap closes it."""
     return rx.box(
-        class_name=rx.cond(ChatState.sidebar_open | ChatState.tasks_open, "scrim open", "scrim"),
-        on_click=ChatState.close_panels,
+        class_name=rx.cond(SidebarState.sidebar_open | SidebarState.tasks_open, "scrim open", "scrim"),
+        on_click=SidebarState.close_panels,
     )
 
 
@@ -56,5 +57,5 @@ def register_pages(app: rx.App) -> None:
     app.add_page(signup_page, route=SIGNUP_ROUTE, title=f"Sign up · {TITLE}", on_load=AuthState.open_auth_page)
     # One route for /chat (a new chat) and /chat/<id>, so the page stays
     # mounted when a new chat gets its id: the composer is never re-created.
-    app.add_page(chat_page, route=f"{HOME_ROUTE}/[[conversation_id]]", title=TITLE, on_load=ChatState.load_page)
+    app.add_page(chat_page, route=f"{HOME_ROUTE}/[[conversation_id]]", title=TITLE, on_load=ThreadState.load_page)
     app.add_page(index_page, route="/", title=TITLE, on_load=AuthState.go_home)

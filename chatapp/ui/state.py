@@ -43,6 +43,17 @@ class AuthState(rx.State):
         except InvalidAuth:
             return None
 
+    async def _user_or_sign_out(self) -> tuple[uuid.UUID | None, EventSpec | None]:
+        """(user id, None), or (None, the event to return) when the session
+        ended (to the login page) or the database is down (a toast)."""
+        try:
+            user_id = await self._user_id()
+        except ServiceError as error:
+            return None, rx.toast.error(error.message)
+        if user_id is None:
+            return None, self._sign_out(SESSION_EXPIRED)
+        return user_id, None
+
     def _sign_out(self, notice: str = "") -> EventSpec:
         """Forget the token and go to the login page; `notice` says why when
         the session ended on its own."""

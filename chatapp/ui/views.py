@@ -14,6 +14,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from chatapp.services.errors import failure_for
+
 # A tool call's one-line summary stops here; the full JSON is one click away.
 SUMMARY_CHARS = 80
 # A list item (or task checkbox, perhaps with its number) begun with nothing
@@ -37,8 +39,10 @@ class ToolCallView:
 @dataclasses.dataclass
 class MessageView:
     """One message of the thread. `pending` marks the optimistic copy of a
-    message being sent, shown before the database has answered; `status` is
-    "stopped" for a reply the person stopped part-way."""
+    message being sent, shown before the database has answered. An answer's
+    `status` is its lifecycle: "in_progress" (being written), "complete",
+    "stopped" (the person stopped it part-way) or "failed", with `error`
+    saying why."""
 
     id: str = ""
     seq: int = 0
@@ -48,6 +52,7 @@ class MessageView:
     tool_calls: list[ToolCallView] = dataclasses.field(default_factory=list)
     pending: bool = False
     status: str = "complete"
+    error: str = ""
 
 
 @dataclasses.dataclass
@@ -127,10 +132,11 @@ def message_view(message: dict[str, Any]) -> MessageView:
         id=str(message["id"]),
         seq=int(message["seq"]),
         role=str(message["role"]),
-        content=tidy_partial(content) if status == "stopped" else content,
+        content=tidy_partial(content) if status in ("stopped", "failed") else content,
         created_at=str(message.get("created_at") or ""),
         tool_calls=[tool_call_view(call) for call in message.get("tool_calls") or []],
         status=status,
+        error=failure_for(message.get("error_code")).message if status == "failed" else "",
     )
 
 

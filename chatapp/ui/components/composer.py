@@ -15,25 +15,48 @@ import reflex as rx
 from reflex.vars import Var
 
 from chatapp.services.turns import MAX_MESSAGE_CHARS
-from chatapp.ui.chat_state import ChatState
+from chatapp.ui.thread_state import ThreadState
+from chatapp.ui.turn_state import TurnState
 
 # The counter appears once a message gets this long.
 COUNTER_FROM = MAX_MESSAGE_CHARS - 1000
 
+# The message's Idempotency-Key is made here, in the browser, when a message
+# is begun (the first keystroke after a send), and goes with the form. A
+# send that is repeated without new typing (the connection dropped and the
+# person presses Enter again, even on a page that lost its server state)
+# carries the same key, so the service stores the message once.
+KEY_FOR_NEW_MESSAGE = """const key = el.form?.elements?.key;
+  if (key && (!key.value || key.dataset.sent === "1")) {
+    key.value = window.crypto?.randomUUID?.() ?? (Date.now().toString(36) + Math.random().toString(36).slice(2));
+    key.dataset.sent = "";
+  }"""
+MARK_SENT = """const key = form?.elements?.key;
+  if (key) key.dataset.sent = "1";"""
 # Enter submits the form; Shift+Enter (and Enter while composing with an
 # input method) keeps the browser's newline.
 ENTER_SENDS = Var(
     _js_expr="""(e) => {
   if (e.key !== "Enter" || e.shiftKey || e.nativeEvent?.isComposing) return;
   e.preventDefault();
-  if (!e.repeat && e.target.form) e.target.form.requestSubmit();
+  const form = e.target.form;
+  if (e.repeat || !form) return;
+  """ + MARK_SENT + """
+  form.requestSubmit();
+}"""
+)
+SEND_CLICKED = Var(
+    _js_expr="""(e) => {
+  const form = e.currentTarget.form;
+  """ + MARK_SENT + """
 }"""
 )
 # Browsers with CSS `field-sizing: content` grow the box by themselves.
 GROW_WITH_TEXT = Var(
     _js_expr="""(e) => {
-  if (window.CSS?.supports?.("field-sizing", "content")) return;
   const el = e.target;
+  """ + KEY_FOR_NEW_MESSAGE + """
+  if (window.CSS?.supports?.("field-sizing", "content")) return;
   el.style.height = "auto";
   el.style.height = el.scrollHeight + "px";
 }"""
@@ -42,32 +65,32 @@ GROW_WITH_TEXT = Var(
 
 def counter() -> rx.Component:
     return rx.cond(
-        ChatState.over_limit,
+        TurnState.over_limit,
         rx.text(
             "Too long: ",
-            ChatState.draft_length,
+            TurnState.draft_length,
             f" / {MAX_MESSAGE_CHARS:,} characters. Shorten your message to send it.",
             class_name="char-counter over",
             id="char-limit",
             role="status",
         ),
         rx.cond(
-            ChatState.draft_length >= COUNTER_FROM,
-            rx.text(ChatState.draft_length, f" / {MAX_MESSAGE_CHARS:,}", class_name="char-counter", id="char-counter"),
+            TurnState.draft_length >= COUNTER_FROM,
+            rx.text(TurnState.draft_length, f" / {MAX_MESSAGE_CHARS:,}", class_name="char-counter", id="char-counter"),
         ),
     )
 
 
 def stop_button() -> rx.Component:
     return rx.cond(
-        ChatState.running,
+        TurnState.streaming,
         rx.box(
             rx.button(
-                rx.cond(ChatState.stop_requested, rx.spinner(size="1"), rx.icon("square", size=12, fill="currentColor")),
-                rx.cond(ChatState.stop_requested, "Stopping…", "Stop"),
+                rx.cond((TurnState.phase == "stopping"), rx.spinner(size="1"), rx.icon("square", size=12, fill="currentColor")),
+                rx.cond((TurnState.phase == "stopping"), "Stopping…", "Stop"),
                 type="button",
-                on_click=ChatState.stop,
-                disabled=ChatState.stop_requested,
+                on_click=TurnState.stop,
+                disabled=(TurnState.phase == "stopping"),
                 variant="surface",
                 color_scheme="gray",
                 radius="full",
@@ -83,7 +106,7 @@ def stop_button() -> rx.Component:
 
 def composer() -> rx.Component:
     return rx.cond(
-        ChatState.not_found,
+        ThreadState.not_found,
         rx.fragment(),
         rx.box(
             stop_button(),
@@ -92,30 +115,32 @@ def composer() -> rx.Component:
                     rx.text_area(
                         id="composer",
                         name="message",
-                        value=ChatState.draft,
-                        on_change=ChatState.set_draft,
+                        value=TurnState.draft,
+                        on_change=TurnState.set_draft,
                         custom_attrs={"on_key_down": ENTER_SENDS, "on_input": GROW_WITH_TEXT},
                         rows="1",
                         placeholder="Message the assistant…",
-                        disabled=ChatState.running,
+                        disabled=~TurnState.idle,
                         variant="soft",
                         size="3",
                         class_name="composer-input",
                         aria_label="Message",
                     ),
                     rx.icon_button(
-                        rx.cond(ChatState.running, rx.spinner(size="2"), rx.icon("arrow-up", size=18)),
+                        rx.cond(~TurnState.idle, rx.spinner(size="2"), rx.icon("arrow-up", size=18)),
                         type="submit",
                         size="3",
                         radius="full",
-                        disabled=ChatState.running | ChatState.over_limit,
+                        disabled=~TurnState.idle | TurnState.over_limit,
                         id="send-button",
                         aria_label="Send",
+                        custom_attrs={"on_click": SEND_CLICKED},
                         class_name="send-button",
                     ),
+                    rx.el.input(type="hidden", name="key", id="composer-key"),
                     class_name="composer-box",
                 ),
-                on_submit=ChatState.send,
+                on_submit=TurnState.send,
                 reset_on_submit=False,
                 id="composer-form",
             ),

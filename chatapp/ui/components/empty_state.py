@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatapp.ui.chat_state import ChatState
+from chatapp.ui.turn_state import TurnState
 
 EXAMPLE_PROMPTS: list[tuple[str, str]] = [
     ("plus", "Add task: Buy groceries"),
@@ -19,7 +19,7 @@ def example_prompt(icon: str, text: str) -> rx.Component:
     return rx.button(
         rx.icon(icon, size=14),
         text,
-        on_click=ChatState.send_prompt(text),
+        on_click=TurnState.send_prompt(text),
         variant="surface",
         color_scheme="gray",
         class_name="example-prompt",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatapp.ui.chat_state import ChatState
+from chatapp.ui.sidebar_state import SidebarState
+from chatapp.ui.sidebar_state import TasksState
+from chatapp.ui.thread_state import ThreadState
 
 
 def header() -> rx.Component:
@@ -14,20 +16,20 @@ def header() -> rx.Component:
             rx.icon("menu", size=18),
             variant="ghost",
             color_scheme="gray",
-            on_click=ChatState.toggle_sidebar,
+            on_click=SidebarState.toggle_sidebar,
             class_name="menu-toggle",
             id="menu-toggle",
             aria_label="Open conversations",
         ),
-        rx.text(ChatState.title, class_name="chat-title", id="chat-title"),
+        rx.text(ThreadState.title, class_name="chat-title", id="chat-title"),
         rx.button(
             rx.icon("list-todo", size=16),
             rx.text("Tasks", class_name="tasks-toggle-label"),
-            rx.badge(ChatState.pending_tasks.length(), radius="full", size="1"),
+            rx.badge(TasksState.pending_tasks.length(), radius="full", size="1"),
             variant="soft",
             color_scheme="gray",
             size="2",
-            on_click=ChatState.toggle_tasks,
+            on_click=SidebarState.toggle_tasks,
             class_name="tasks-toggle",
             id="tasks-toggle",
             aria_label="Show tasks",

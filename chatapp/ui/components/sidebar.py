@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatapp.ui.chat_state import ChatState
+from chatapp.ui.state import AuthState
+from chatapp.ui.sidebar_state import SidebarState
+from chatapp.ui.thread_state import ThreadState
 from chatapp.ui.components.auth_forms import brand
 from chatapp.ui.views import ConversationView
 
@@ -22,7 +24,7 @@ def rename_form(conversation: rx.Var[ConversationView]) -> rx.Component:
                 id="rename-input",
                 size="2",
                 max_length=200,
-                on_key_down=ChatState.rename_key,
+                on_key_down=SidebarState.rename_key,
                 flex="1",
                 min_width="0",
             ),
@@ -33,14 +35,14 @@ def rename_form(conversation: rx.Var[ConversationView]) -> rx.Component:
                 size="1",
                 variant="ghost",
                 color_scheme="gray",
-                on_click=ChatState.cancel_rename,
+                on_click=SidebarState.cancel_rename,
                 aria_label="Cancel rename",
             ),
             spacing="1",
             align="center",
             width="100%",
         ),
-        on_submit=ChatState.save_rename,
+        on_submit=SidebarState.save_rename,
         reset_on_submit=False,
         class_name="rename-form",
     )
@@ -53,7 +55,7 @@ def row_actions(conversation: rx.Var[ConversationView]) -> rx.Component:
             size="1",
             variant="ghost",
             color_scheme="gray",
-            on_click=ChatState.start_rename(conversation.id, conversation.title),
+            on_click=SidebarState.start_rename(conversation.id, conversation.title),
             class_name="rename-button",
             aria_label="Rename conversation",
             title="Rename",
@@ -63,7 +65,7 @@ def row_actions(conversation: rx.Var[ConversationView]) -> rx.Component:
             size="1",
             variant="ghost",
             color_scheme="red",
-            on_click=ChatState.ask_delete(conversation.id),
+            on_click=SidebarState.ask_delete(conversation.id),
             class_name="delete-button",
             aria_label="Delete conversation",
             title="Delete",
@@ -75,7 +77,7 @@ def row_actions(conversation: rx.Var[ConversationView]) -> rx.Component:
 
 def conversation_row(conversation: rx.Var[ConversationView]) -> rx.Component:
     return rx.cond(
-        ChatState.renaming_id == conversation.id,
+        SidebarState.renaming_id == conversation.id,
         rename_form(conversation),
         rx.box(
             rx.link(
@@ -85,7 +87,7 @@ def conversation_row(conversation: rx.Var[ConversationView]) -> rx.Component:
                 underline="none",
             ),
             row_actions(conversation),
-            class_name=rx.cond(ChatState.current_id == conversation.id, "conversation-row active", "conversation-row"),
+            class_name=rx.cond(SidebarState.current_id == conversation.id, "conversation-row active", "conversation-row"),
             custom_attrs={"data-conversation-id": conversation.id},
         ),
     )
@@ -94,9 +96,9 @@ def conversation_row(conversation: rx.Var[ConversationView]) -> rx.Component:
 def conversation_list() -> rx.Component:
     return rx.box(
         rx.text("Conversations", class_name="section-label"),
-        rx.foreach(ChatState.conversations, conversation_row),
+        rx.foreach(SidebarState.conversations, conversation_row),
         rx.cond(
-            ChatState.loaded & (ChatState.conversations.length() == 0),
+            ThreadState.loaded & (SidebarState.conversations.length() == 0),
             rx.text("No conversations yet. Say hi!", size="2", color_scheme="gray", class_name="sidebar-empty"),
         ),
         class_name="conversation-list",
@@ -107,14 +109,14 @@ def conversation_list() -> rx.Component:
 def account_footer() -> rx.Component:
     return rx.hstack(
         rx.box(rx.icon("user", size=14), class_name="account-avatar"),
-        rx.text(ChatState.email, class_name="account-email", id="account-email", title=ChatState.email),
+        rx.text(AuthState.email, class_name="account-email", id="account-email", title=AuthState.email),
         rx.color_mode.button(size="1", variant="ghost", color_scheme="gray", id="theme-toggle", aria_label="Toggle dark mode"),
         rx.icon_button(
             rx.icon("log-out", size=14),
             size="1",
             variant="ghost",
             color_scheme="gray",
-            on_click=ChatState.sign_out,
+            on_click=SidebarState.sign_out,
             id="sign-out",
             aria_label="Sign out",
             title="Sign out",
@@ -131,12 +133,12 @@ def delete_dialog() -> rx.Component:
         rx.alert_dialog.content(
             rx.alert_dialog.title("Delete this conversation?"),
             rx.alert_dialog.description(
-                rx.text("“", ChatState.delete_title, "” and all of its messages will be deleted. This cannot be undone."),
+                rx.text("“", SidebarState.delete_title, "” and all of its messages will be deleted. This cannot be undone."),
             ),
             rx.hstack(
                 rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray", id="cancel-delete")),
                 rx.alert_dialog.action(
-                    rx.button("Delete", color_scheme="red", on_click=ChatState.confirm_delete, id="confirm-delete")
+                    rx.button("Delete", color_scheme="red", on_click=SidebarState.confirm_delete, id="confirm-delete")
                 ),
                 spacing="3",
                 justify="end",
@@ -144,8 +146,8 @@ def delete_dialog() -> rx.Component:
             ),
             max_width="420px",
         ),
-        open=ChatState.delete_id != "",
-        on_open_change=ChatState.delete_dialog_changed,
+        open=SidebarState.delete_id != "",
+        on_open_change=SidebarState.delete_dialog_changed,
     )
 
 
@@ -157,7 +159,7 @@ def sidebar() -> rx.Component:
                 rx.icon("x", size=16),
                 variant="ghost",
                 color_scheme="gray",
-                on_click=ChatState.close_panels,
+                on_click=SidebarState.close_panels,
                 class_name="only-narrow",
                 aria_label="Close menu",
             ),
@@ -168,7 +170,7 @@ def sidebar() -> rx.Component:
         rx.button(
             rx.icon("square-pen", size=16),
             "New chat",
-            on_click=ChatState.new_chat,
+            on_click=SidebarState.new_chat,
             id="new-chat",
             variant="soft",
             class_name="new-chat",
@@ -176,6 +178,6 @@ def sidebar() -> rx.Component:
         conversation_list(),
         account_footer(),
         delete_dialog(),
-        class_name=rx.cond(ChatState.sidebar_open, "sidebar open", "sidebar"),
+        class_name=rx.cond(SidebarState.sidebar_open, "sidebar open", "sidebar"),
         id="sidebar",
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chatapp.ui.chat_state import ChatState
+from chatapp.ui.sidebar_state import SidebarState
+from chatapp.ui.sidebar_state import TasksState
 from chatapp.ui.views import TaskView
 
 
@@ -50,7 +51,7 @@ def tasks_panel() -> rx.Component:
                 rx.icon("x", size=16),
                 variant="ghost",
                 color_scheme="gray",
-                on_click=ChatState.close_panels,
+                on_click=SidebarState.close_panels,
                 class_name="tasks-close",
                 aria_label="Close tasks",
             ),
@@ -59,7 +60,7 @@ def tasks_panel() -> rx.Component:
             class_name="tasks-head",
         ),
         rx.cond(
-            ChatState.tasks.length() == 0,
+            TasksState.tasks.length() == 0,
             rx.text(
                 "No tasks yet. Try “Add task: Buy groceries”.",
                 size="2",
@@ -68,11 +69,11 @@ def tasks_panel() -> rx.Component:
                 id="tasks-empty",
             ),
             rx.box(
-                task_section("Pending", ChatState.pending_tasks, "pending-tasks"),
-                task_section("Completed", ChatState.completed_tasks, "completed-tasks"),
+                task_section("Pending", TasksState.pending_tasks, "pending-tasks"),
+                task_section("Completed", TasksState.completed_tasks, "completed-tasks"),
                 class_name="task-sections",
             ),
         ),
-        class_name=rx.cond(ChatState.tasks_open, "tasks-panel open", "tasks-panel"),
+        class_name=rx.cond(SidebarState.tasks_open, "tasks-panel open", "tasks-panel"),
         id="tasks-panel",
     )

@@ -1,15 +1,18 @@
 """The thread: messages in order with relative timestamps (exact on hover),
 assistant replies as Markdown with raw HTML switched off, tool-call cards,
-a "load older" trigger at the top, the reply being streamed (a live bubble
-whose text and tool cards grow as the events arrive), "Stopped" on a reply
-that was stopped part-way, Regenerate under the last reply, and the error
-notice with its retry."""
+a "load older" trigger at the top, and each answer's lifecycle: the one in
+progress as a live bubble whose text and tool cards grow as the events
+arrive, "Stopped" on an answer stopped part-way, a failed answer with its
+error and Retry, Regenerate under the last answer; and the notice of a
+message that could not be sent, with its resend."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from chatapp.ui.chat_state import ChatState
+from chatapp.ui.sidebar_state import SidebarState
+from chatapp.ui.thread_state import ThreadState
+from chatapp.ui.turn_state import TurnState
 from chatapp.ui.components.empty_state import empty_state
 from chatapp.ui.components.tool_card import tool_card
 from chatapp.ui.views import MessageView, ToolCallView
@@ -20,7 +23,7 @@ EXACT_TIME = "dddd, D MMMM YYYY, HH:mm:ss"
 def timestamp(message: rx.Var[MessageView]) -> rx.Component:
     return rx.cond(
         message.pending,
-        rx.text(rx.cond(ChatState.running, "Sending…", "Not confirmed"), class_name="timestamp"),
+        rx.text(rx.cond(TurnState.idle, "Not sent", "Sending…"), class_name="timestamp"),
         rx.moment(
             message.created_at,
             from_now=True,
@@ -53,11 +56,43 @@ def stopped_label() -> rx.Component:
     )
 
 
+def in_progress_label() -> rx.Component:
+    """An answer being written that this page does not follow (another
+    turn of the same conversation)."""
+    return rx.badge(
+        rx.spinner(size="1"), "Writing…", color_scheme="gray", variant="soft", size="1", class_name="in-progress-label"
+    )
+
+
+def failed_answer(message: rx.Var[MessageView]) -> rx.Component:
+    """Why the answer failed; the last one offers Retry (the service
+    decides whether it can be retried)."""
+    return rx.box(
+        rx.icon("circle-alert", size=16, class_name="notice-icon"),
+        rx.text(message.error, class_name="notice-text answer-error-text"),
+        rx.cond(
+            (ThreadState.last_answer == message.id) & TurnState.idle,
+            rx.button(
+                rx.icon("rotate-ccw", size=14),
+                "Retry",
+                on_click=TurnState.retry,
+                size="1",
+                color_scheme="red",
+                variant="surface",
+                id="retry-answer",
+                title="Answer this message again",
+            ),
+        ),
+        class_name="notice error answer-error",
+        role="alert",
+    )
+
+
 def regenerate_button() -> rx.Component:
     return rx.button(
         rx.icon("refresh-cw", size=13),
         "Regenerate",
-        on_click=ChatState.regenerate,
+        on_click=TurnState.regenerate,
         variant="ghost",
         color_scheme="gray",
         size="1",
@@ -75,19 +110,24 @@ def assistant_message(message: rx.Var[MessageView]) -> rx.Component:
     return rx.box(
         rx.box(rx.icon("bot", size=16), class_name="avatar"),
         rx.box(
-            markdown(message.content),
+            rx.cond(message.content != "", markdown(message.content)),
             tool_cards(message.tool_calls),
+            rx.cond(message.status == "failed", failed_answer(message)),
             rx.box(
                 timestamp(message),
                 rx.cond(message.status == "stopped", stopped_label()),
-                rx.cond(ChatState.regenerate_id == message.id, regenerate_button()),
+                rx.cond(message.status == "in_progress", in_progress_label()),
+                rx.cond(
+                    (ThreadState.last_answer == message.id) & (message.status != "failed") & TurnState.idle,
+                    regenerate_button(),
+                ),
                 class_name="message-meta",
             ),
             class_name="assistant-body",
         ),
         class_name="message assistant",
         id=f"message-{message.seq}",
-        custom_attrs={"data-role": "assistant", "data-status": message.status},
+        custom_attrs={"data-role": "assistant", "data-status": message.status, "data-answer-id": message.id},
     )
 
 
@@ -109,22 +149,22 @@ def live_reply() -> rx.Component:
     `data-role` message: it is replaced by the stored reply when the turn
     ends."""
     return rx.cond(
-        ChatState.live_shown,
+        ~TurnState.idle,
         rx.box(
             rx.box(rx.icon("bot", size=16), class_name="avatar"),
             rx.box(
                 rx.cond(
-                    ChatState.live_text != "",
-                    rx.box(markdown(ChatState.live_text), class_name="live-text", id="live-text"),
+                    TurnState.live_text != "",
+                    rx.box(markdown(TurnState.live_text), class_name="live-text", id="live-text"),
                     typing_dots(),
                 ),
-                tool_cards(ChatState.live_calls),
-                rx.cond(ChatState.stop_requested, rx.text("Stopping…", class_name="timestamp")),
+                tool_cards(TurnState.live_calls),
+                rx.cond(TurnState.phase == "stopping", rx.text("Stopping…", class_name="timestamp")),
                 class_name="assistant-body",
             ),
             class_name="message assistant live",
             id="live-reply",
-            custom_attrs={"aria-busy": "true"},
+            custom_attrs={"aria-busy": "true", "data-answer-id": TurnState.live_answer},
         ),
     )
 
@@ -132,13 +172,13 @@ def live_reply() -> rx.Component:
 def load_older() -> rx.Component:
     """Fires on click, and on scroll-up (see thread_scroll.py)."""
     return rx.cond(
-        ChatState.has_older,
+        ThreadState.has_older,
         rx.center(
             rx.button(
                 rx.icon("arrow-up", size=14),
                 "Load older messages",
-                on_click=ChatState.load_older,
-                loading=ChatState.loading_older,
+                on_click=ThreadState.load_older,
+                loading=ThreadState.loading_older,
                 variant="ghost",
                 size="1",
                 id="load-older",
@@ -162,23 +202,25 @@ def notice(
 
 
 def error_notice() -> rx.Component:
-    """A failed turn (agent error, timeout, database down): the message
-    stays above, the retry answers it."""
+    """A message that could not be sent, or a failure no stored answer
+    shows (the database down, the conversation deleted mid-turn). Retry
+    resends the same text with the same Idempotency-Key, so it is stored at
+    most once."""
     return rx.cond(
-        ChatState.show_error,
+        TurnState.turn_error != "",
         notice(
             "circle-alert",
-            rx.text(ChatState.error, id="turn-error-text"),
+            rx.text(TurnState.turn_error, id="turn-error-text"),
             rx.cond(
-                ChatState.can_retry,
+                TurnState.can_resend,
                 rx.button(
                     rx.icon("rotate-ccw", size=14),
                     "Retry",
-                    on_click=ChatState.retry,
+                    on_click=TurnState.resend,
                     size="1",
                     color_scheme="red",
                     variant="surface",
-                    disabled=ChatState.running,
+                    disabled=~TurnState.idle,
                     id="retry-button",
                 ),
             ),
@@ -189,17 +231,17 @@ def error_notice() -> rx.Component:
 
 
 def unanswered_notice() -> rx.Component:
-    """After a reload the failed turn's notice is gone, but the stored
-    thread still ends with an unanswered message: say so, offer the retry."""
+    """The stored thread ends with a message that has no answer at all
+    (stored before answers were stored with their message): offer one."""
     return rx.cond(
-        ChatState.unanswered,
+        ThreadState.unanswered & TurnState.idle,
         notice(
             "info",
             rx.text("This message has no reply yet."),
             rx.button(
                 rx.icon("rotate-ccw", size=14),
                 "Get a reply",
-                on_click=ChatState.retry,
+                on_click=TurnState.retry,
                 size="1",
                 variant="surface",
                 id="answer-button",
@@ -216,7 +258,7 @@ def not_found() -> rx.Component:
             rx.icon("message-square", size=32, class_name="muted-icon"),
             rx.heading("Conversation not found", size="5"),
             rx.text("It may have been deleted, or it belongs to someone else.", color_scheme="gray", size="2"),
-            rx.button("Start a new chat", on_click=ChatState.new_chat, variant="soft"),
+            rx.button("Start a new chat", on_click=SidebarState.new_chat, variant="soft"),
             align="center",
             spacing="3",
         ),
@@ -232,15 +274,15 @@ def loading() -> rx.Component:
 def thread() -> rx.Component:
     return rx.box(
         rx.cond(
-            ~ChatState.loaded,
+            ~ThreadState.loaded,
             loading(),
             rx.cond(
-                ChatState.not_found,
+                ThreadState.not_found,
                 not_found(),
                 rx.box(
                     load_older(),
-                    rx.cond(ChatState.is_empty & ~ChatState.running, empty_state()),
-                    rx.foreach(ChatState.messages, lambda message: message_row(message=message)),
+                    rx.cond(ThreadState.is_empty & TurnState.idle, empty_state()),
+                    rx.foreach(ThreadState.messages, lambda message: message_row(message=message)),
                     live_reply(),
                     error_notice(),
                     unanswered_notice(),
@@ -251,5 +293,5 @@ def thread() -> rx.Component:
         ),
         class_name="thread",
         id="thread",
-        key=ChatState.current_id,
+        key=ThreadState.current_id,
     )

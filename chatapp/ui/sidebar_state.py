@@ -1,0 +1,160 @@
+"""The sidebar and the tasks panel: the conversation list (rename, delete),
+the user's tasks, and which panel is slid in on a phone. Filled by the page
+read (ThreadState.show_page); rename and delete call the service layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from chatapp.db import get_engine
+from chatapp.services import conversations as conversation_service
+from chatapp.services.database import in_thread
+from chatapp.services.errors import ServiceError
+from chatapp.ui.reads import parse_conversation_id, read_sidebar
+from chatapp.ui.state import HOME_ROUTE, AuthState
+from chatapp.ui.views import ConversationView, TaskView
+
+
+class TasksState(AuthState):
+    """The tasks panel: re-read with the page, and after each tool result."""
+
+    tasks: list[TaskView] = []
+
+    @rx.var
+    def pending_tasks(self) -> list[TaskView]:
+        return [task for task in self.tasks if not task.completed]
+
+    @rx.var
+    def completed_tasks(self) -> list[TaskView]:
+        return [task for task in self.tasks if task.completed]
+
+
+class SidebarState(AuthState):
+    """The conversation list and the phone layout's slide-in panels."""
+
+    conversations: list[ConversationView] = []
+    current_id: str = ""  # the conversation the page shows, highlighted
+    renaming_id: str = ""
+    rename_draft: str = ""
+    delete_id: str = ""
+    sidebar_open: bool = False
+    tasks_open: bool = False
+
+    @rx.var
+    def delete_title(self) -> str:
+        return next((row.title for row in self.conversations if row.id == self.delete_id), "")
+
+    def close_all(self) -> None:
+        self.renaming_id = ""
+        self.delete_id = ""
+        self.sidebar_open = False
+        self.tasks_open = False
+
+    @rx.event
+    def new_chat(self) -> EventSpec:
+        self.sidebar_open = False
+        return rx.redirect(HOME_ROUTE)
+
+    @rx.event
+    def toggle_sidebar(self) -> None:
+        self.sidebar_open = not self.sidebar_open
+        self.tasks_open = False
+
+    @rx.event
+    def toggle_tasks(self) -> None:
+        self.tasks_open = not self.tasks_open
+        self.sidebar_open = False
+
+    @rx.event
+    def close_panels(self) -> None:
+        self.sidebar_open = False
+        self.tasks_open = False
+
+    @rx.event
+    async def sign_out(self) -> EventSpec:
+        """Forget the page too, so the next person to sign in on this
+        browser never glimpses it."""
+        from chatapp.ui.thread_state import ThreadState
+        from chatapp.ui.turn_state import TurnState
+
+        for state in (await self.get_state(ThreadState), await self.get_state(TurnState),
+                      await self.get_state(TasksState), self):
+            state.reset()
+        self.notice = ""
+        return self._sign_out()
+
+    # ---------------------------------------------------------------- rename
+
+    @rx.event
+    def start_rename(self, conversation_id: str, title: str) -> None:
+        self.renaming_id = conversation_id
+        self.rename_draft = title
+
+    @rx.event
+    def set_rename_draft(self, value: str) -> None:
+        self.rename_draft = value
+
+    @rx.event
+    def cancel_rename(self) -> None:
+        self.renaming_id = ""
+
+    @rx.event
+    def rename_key(self, key: str) -> None:
+        if key == "Escape":
+            self.renaming_id = ""
+
+    @rx.event
+    async def save_rename(self, form_data: dict[str, Any] | None = None) -> Any:
+        from chatapp.ui.thread_state import ThreadState
+
+        target = parse_conversation_id(self.renaming_id)
+        title = str((form_data or {}).get("title", self.rename_draft))
+        self.renaming_id = ""
+        if target is None:
+            return None
+        user_id, stop = await self._user_or_sign_out()
+        if user_id is None:
+            return stop
+        try:
+            renamed = await in_thread(
+                conversation_service.rename_conversation, get_engine(), user_id=user_id, conversation_id=target, title=title
+            )
+            self.conversations = await in_thread(read_sidebar, get_engine(), user_id=user_id)
+        except ServiceError as error:
+            return rx.toast.error(error.message)
+        thread = await self.get_state(ThreadState)
+        if renamed["id"] == thread.current_id:
+            thread.title = renamed["title"]
+        return None
+
+    # ---------------------------------------------------------------- delete
+
+    @rx.event
+    def ask_delete(self, conversation_id: str) -> None:
+        self.delete_id = conversation_id
+
+    @rx.event
+    def delete_dialog_changed(self, is_open: bool) -> None:
+        if not is_open:
+            self.delete_id = ""
+
+    @rx.event
+    async def confirm_delete(self) -> Any:
+        target = parse_conversation_id(self.delete_id)
+        self.delete_id = ""
+        if target is None:
+            return None
+        user_id, stop = await self._user_or_sign_out()
+        if user_id is None:
+            return stop
+        try:
+            await in_thread(conversation_service.delete_conversation, get_engine(), user_id=user_id, conversation_id=target)
+            self.conversations = await in_thread(read_sidebar, get_engine(), user_id=user_id)
+        except ServiceError as error:
+            return rx.toast.error(error.message)
+        if str(target) == self.current_id:
+            return rx.redirect(HOME_ROUTE, replace=True)
+        return None
