@@ -14,9 +14,11 @@ from chatapp.db import get_engine
 from chatapp.services.database import in_thread
 from chatapp.services.tokens import encoding
 from chatapp.shutdown import drain_on_signal, finish_drain
+from chatapp.ui.guards import share_guards
 from chatapp.ui.pages import STYLESHEETS, register_pages
 
 api = create_api(get_engine(), run_mcp_lifespan=False)
+share_guards(api.state.limiter, api.state.hashing)  # the web UI's sign-in is limited and bounded like the API's
 
 # The Radix theme is configured in rxconfig.py (RadixThemesPlugin).
 app = rx.App(api_transformer=api, stylesheets=STYLESHEETS)

@@ -65,6 +65,8 @@ expect.set_options(timeout=30_000)
 
 # --------------------------------------------------------------- fixtures
 
+UI_LOGIN_LIMIT = 3
+
 
 @pytest.fixture(scope="module")
 def ui_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiApp]:
@@ -83,7 +85,9 @@ def failing_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiApp]:
     app = UiApp(
         "failing",
         tmp_path_factory.mktemp("ui-failing"),
-        extra_env={"OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port}/v1", "OPENAI_API_KEY": "sk-test-unused"},
+        extra_env={"OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port}/v1", "OPENAI_API_KEY": "sk-test-unused",
+                   # tight, for the sign-in limit test; every other test here signs up a new email
+                   "RATE_LIMIT_LOGIN_PER_EMAIL": f"{UI_LOGIN_LIMIT}/minute"},
     )
     try:
         yield app.start()
@@ -1070,3 +1074,20 @@ def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: 
         shot(page, "streaming-phone.png")
         stop_reply(page, replies_before=3)
         shot(page, "stopped-phone.png")
+
+
+def test_sign_in_on_the_web_ui_is_rate_limited_like_the_api(browser: Browser, failing_app: UiApp) -> None:
+    context = open_context(browser, failing_app)
+    page = context.new_page()
+    try:
+        email = sign_up(page)
+        page.click("#sign-out")
+        expect(page).to_have_url(re.compile(r"/login/?$"))
+        for _ in range(UI_LOGIN_LIMIT):
+            log_in(page, email, "Wrong-password-1")
+            expect(page.locator("#auth-error")).to_have_text("Incorrect email or password.")
+        log_in(page, email, PASSWORD)  # even the right password: the email is over its limit
+        expect(page.locator("#auth-error")).to_contain_text("Too many")
+        expect(page).to_have_url(re.compile(r"/login/?$"))
+    finally:
+        context.close()

@@ -6,16 +6,17 @@ protect nothing, since any handler can be called directly over the socket).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import reflex as rx
 from reflex.event import EventSpec
 
+from chatapp.config import get_settings
 from chatapp.db import get_engine
 from chatapp.services import auth
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidAuth, ServiceError
+from chatapp.ui.guards import auth_guards
 
 LOGIN_ROUTE = "/login"
 SIGNUP_ROUTE = "/signup"
@@ -85,15 +86,19 @@ class AuthState(rx.State):
         self.token = ""  # expired or forged: drop it
         return None
 
-    async def _submit_credentials(self, operation: Callable[..., auth.Session], form_data: dict[str, Any]) -> Any:
-        """Sign in or sign up: the same form, the same errors, a different service call."""
+    async def _submit_credentials(self, action: Literal["login", "register"], form_data: dict[str, Any]) -> Any:
+        """Sign in or sign up: the same form, the same errors, a different
+        service call; rate limited and hashed on the bounded pool, like the API."""
         self.busy = True
         self.form_error = ""
         yield
+        email, password = str(form_data.get("email", "")), str(form_data.get("password", ""))
+        guards, settings = auth_guards(), get_settings()
+        operation = auth.login_bounded if action == "login" else auth.register_bounded
         try:
-            session = await in_thread(
-                operation, get_engine(), email=str(form_data.get("email", "")), password=str(form_data.get("password", ""))
-            )
+            await guards.limiter.hit(f"{action}_ip", self.router.session.client_ip or "unknown")
+            await guards.limiter.hit(f"{action}_email", email.strip().lower())
+            session = await operation(get_engine(), guards.hashing, email=email, password=password, settings=settings)
         except ServiceError as error:
             self.form_error = error.message
             self.busy = False
@@ -103,12 +108,12 @@ class AuthState(rx.State):
 
     @rx.event
     async def log_in(self, form_data: dict[str, Any]) -> Any:
-        async for update in self._submit_credentials(auth.login, form_data):
+        async for update in self._submit_credentials("login", form_data):
             yield update
 
     @rx.event
     async def sign_up(self, form_data: dict[str, Any]) -> Any:
-        async for update in self._submit_credentials(auth.register, form_data):
+        async for update in self._submit_credentials("register", form_data):
             yield update
 
     @rx.event
