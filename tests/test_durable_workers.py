@@ -114,10 +114,12 @@ def two_workers(pg_cluster: PgCluster, pg_template: str, redis_server: RedisServ
     with redis.Redis.from_url(redis_url) as client:
         client.flushdb()
     servers = []
-    for _ in range(2):
-        port = free_port()
+    ports = [free_port(), free_port()]
+    for port in ports:
         servers.append(ApiProcess(port, {
             "DATABASE_URL": database_url, "REDIS_URL": redis_url, "MCP_URL": f"http://127.0.0.1:{port}/mcp",
+            # one deployment behind one public address: a token is good on every worker
+            "PUBLIC_URL": f"http://127.0.0.1:{ports[0]}",
             "OFFLINE_STREAM_DELAY_MS": "40", "TURN_TIMEOUT_SECONDS": str(TURN_TIMEOUT),
         }))
     try:
