@@ -304,3 +304,29 @@ def test_stop_lands_before_the_model_has_produced_anything(engine: Engine, hangi
     assert [name for name, _ in events] == ["user_message", "done"]
     assert (answer["status"], answer["content"]) == ("stopped", "")
     assert took < api.settings.turn_timeout_seconds / 4  # stopped, long before the turn could time out
+
+
+def test_a_redis_outage_neither_stops_nor_loses_a_turn(engine: Engine) -> None:
+    """Redis carries only what is in flight: with it gone mid-reply the turn
+    still completes and is stored, and its stream still ends with `done`
+    (read from the database); stop says 503 rather than pretending."""
+    from tests.redis_server import start_redis
+
+    redis = start_redis()
+    try:
+        for api in serve(engine, redis_url=redis.url, offline_stream_delay_ms=PACED_MS):
+            with httpx.Client(base_url=api.base_url, timeout=60) as client:
+                account = register(client)
+                live = start_stream(client, account, LONG)
+                live.wait_for("text_delta")
+                conversation_id = live.events[0][1]["conversation_id"]
+                redis.stop()
+                stop = client.post(turn_path(account, conversation_id, "stop"), headers=account.headers)
+                events = live.finish()
+                stored = conversation(client, account, conversation_id)["messages"][-1]
+    finally:
+        redis.stop()
+    assert_error(stop, 503, "database_error")
+    assert events[-1][0] == "done"
+    assert stored["status"] == "complete"  # not stopped by the outage, not lost
+    assert stored["content"] == events[-1][1]["messages"][-1]["content"]

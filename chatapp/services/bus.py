@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from redis.exceptions import RedisError
+
 from chatapp.agent.loop_local import loop_local
 from chatapp.config import Settings
 from chatapp.services.turn_events import FINAL, TurnEvent, decode, encode
@@ -27,6 +29,9 @@ from chatapp.services.turn_events import FINAL, TurnEvent, decode, encode
 RUNNING_TTL_SECONDS = 30 * 60
 ENDED_TTL_SECONDS = 5 * 60
 STOP_POLL_SECONDS = 0.2
+
+
+BusError = RedisError  # what a shared bus raises when it cannot be reached
 
 
 class TurnBus(Protocol):
@@ -107,7 +112,8 @@ class RedisTurnBus:
     def __init__(self, url: str) -> None:
         from redis.asyncio import Redis
 
-        self._redis = Redis.from_url(url)
+        # Short timeouts: a Redis outage must cost a turn milliseconds, not hang it.
+        self._redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
 
     @staticmethod
     def _events_key(turn_id: uuid.UUID) -> str:
@@ -145,8 +151,16 @@ class RedisTurnBus:
         await self._redis.set(self._stop_key(turn_id), b"1", ex=RUNNING_TTL_SECONDS)
 
     async def wait_for_stop(self, turn_id: uuid.UUID) -> None:
+        """Returns only when a stop was really asked for: an unreachable
+        Redis must never read as "stop" (the turn runs on, unstoppable
+        until Redis is back)."""
         key = self._stop_key(turn_id)
-        while not await self._redis.exists(key):
+        while True:
+            try:
+                if await self._redis.exists(key):
+                    return
+            except RedisError:
+                pass
             await asyncio.sleep(STOP_POLL_SECONDS)
 
     async def forget(self, turn_id: uuid.UUID) -> None:

@@ -31,7 +31,7 @@ from chatapp.config import Settings
 from chatapp.db.types import utcnow
 from chatapp.services import inflight
 from chatapp.services.auth import issue_tool_token
-from chatapp.services.bus import TurnBus, turn_bus
+from chatapp.services.bus import BusError, TurnBus, turn_bus
 from chatapp.services.database import in_thread, is_unavailable
 from chatapp.services.errors import (
     AgentFailed, AgentTimeout, Draining, Interrupted, InvalidInput, NotFound, ServiceError, Unavailable, failure_for,
@@ -341,7 +341,10 @@ async def launch(engine: Engine, settings: Settings, started: StartedTurn, *, us
     A rerun (retry, regenerate) first clears its answer's earlier events, so
     no follower replays the old run."""
     if started.rerun:
-        await turn_bus(settings).forget(started.answer.id)
+        try:
+            await turn_bus(settings).forget(started.answer.id)
+        except BusError:
+            pass  # best effort: followers fall back to the database
     task = asyncio.create_task(TurnRun(engine, settings, started, user_id=user_id).run())
     inflight.track(task)
     return task
@@ -370,14 +373,21 @@ async def follow(engine: Engine, settings: Settings, *, user_id: uuid.UUID, answ
     `done` or `error`, from whichever worker runs it. When the bus is
     silent, the database says whether the turn ended (or its worker died)."""
     bus = turn_bus(settings)
-    async for event in bus.follow(answer_id, idle_seconds=FOLLOW_IDLE_SECONDS):
-        if event is None:
-            outcome = await stored_outcome(engine, settings, user_id=user_id, answer_id=answer_id)
-            if outcome is not None:
-                yield outcome
-                return
-            continue
-        yield event
+    try:
+        async for event in bus.follow(answer_id, idle_seconds=FOLLOW_IDLE_SECONDS):
+            if event is None:
+                outcome = await stored_outcome(engine, settings, user_id=user_id, answer_id=answer_id)
+                if outcome is not None:
+                    yield outcome
+                    return
+                continue
+            yield event
+        return
+    except BusError:
+        pass  # the bus is gone: the database still says how the turn ends
+    while (outcome := await stored_outcome(engine, settings, user_id=user_id, answer_id=answer_id)) is None:
+        await asyncio.sleep(FOLLOW_IDLE_SECONDS)
+    yield outcome
 
 
 async def outcome_of(engine: Engine, settings: Settings, *, user_id: uuid.UUID, known: KnownTurn, live: bool) -> AsyncIterator[TurnEvent]:
@@ -440,6 +450,10 @@ async def stop(engine: Engine, settings: Settings, *, user_id: uuid.UUID, conver
     running = await in_thread(turn_store.running_answers, engine, user_id=user_id, conversation_id=conversation_id,
                               turn_timeout_seconds=settings.turn_timeout_seconds)
     bus = turn_bus(settings)
-    for answer_id in running:
-        await bus.request_stop(answer_id)
+    try:
+        for answer_id in running:
+            await bus.request_stop(answer_id)
+    except BusError as error:
+        raise Unavailable("Stopping needs Redis, which is unreachable. Try again shortly.",
+                          conversation_id=conversation_id) from error
     return bool(running)
