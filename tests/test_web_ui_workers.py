@@ -24,7 +24,9 @@ from tests.ui_app import UiApp
 @pytest.fixture(scope="module")
 def workers_app(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[UiApp]:
     app = UiApp("workers", tmp_path_factory.mktemp("ui-workers"), extra_env={
-        "OFFLINE_STREAM_DELAY_MS": str(STREAM_DELAY_MS),
+        # Slower than the main instance: three reloads and a second tab, each a
+        # new connection to a busy pair of workers, must all land mid-reply.
+        "OFFLINE_STREAM_DELAY_MS": str(STREAM_DELAY_MS * 5),
         "GRANIAN_WORKERS": "2",
         "REDIS_URL": redis_server.url_for(11),  # the turn bus
         "REFLEX_REDIS_URL": redis_server.url_for(12),  # Reflex's state
