@@ -3,8 +3,8 @@
 `MCPServer(...)` calls `logging.basicConfig` with a Rich handler that renders
 tracebacks, which blocks the loop for seconds per 5xx. `configure_logging`
 (run after the MCP server is built) replaces whatever sits on the root logger
-with one queue: the calling code only stamps the record with its request id
-and enqueues it, and a listener thread formats it (JSON, or plain text with
+with one queue: the calling code only makes the record (stamped with its
+request id) and enqueues it, and a listener thread formats it (JSON, or plain text with
 LOG_FORMAT=text; traceback included) and writes it to stderr.
 
 The request id lives in a context variable set by the request middleware
@@ -36,13 +36,27 @@ RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict
 
 
 class DeferredQueueHandler(QueueHandler):
-    """Enqueues the record with its request id and nothing else done:
-    formatting (and traceback rendering) happens on the listener thread,
-    not on the caller's (the event loop's)."""
+    """Enqueues the record untouched: formatting (and traceback rendering)
+    happens on the listener thread, not on the caller's (the event loop's)."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+def stamp_request_ids() -> None:
+    """Every record gets the request id where it is made: the listener
+    thread that formats it has no request context. Once per process."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "stamps_request_id", False):
+        return
+
+    def record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
         record.request_id = request_id.get()
         return record
+
+    record_with_request_id.stamps_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(record_with_request_id)
 
 
 class JsonFormatter(logging.Formatter):
@@ -91,6 +105,7 @@ def configure_logging(log_format: str = "json", level: int | str = logging.WARNI
     """Idempotent: one queue handler on the root logger, one listener
     thread; the first call's format wins."""
     global _listener
+    stamp_request_ids()
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.CRITICAL + 1)
     root = logging.getLogger()
     for handler in list(root.handlers):
