@@ -41,7 +41,7 @@ migrate: install
 # Hot reload watches the code only: the SQLite file and the JWT secret under
 # data/ change on every turn and must not restart the backend mid-request.
 run: migrate
-	REFLEX_HOT_RELOAD_OVERRIDE_PATHS=$(CURDIR)/chatapp \
+	LOG_FORMAT=$${LOG_FORMAT:-text} REFLEX_HOT_RELOAD_OVERRIDE_PATHS=$(CURDIR)/chatapp \
 		$(VENV)/bin/reflex run --env dev --frontend-port $(FRONTEND_PORT) --backend-port $(BACKEND_PORT)
 
 # Backend only: REST API, MCP server at /mcp and the Reflex backend, served by
@@ -49,7 +49,7 @@ run: migrate
 # to start without a JWT_SECRET of 32+ bytes, migrates, then becomes Granian
 # (see chatapp/serve.py for why not `reflex run --env prod --backend-only`).
 api: install
-	exec env BACKEND_HOST=$(BACKEND_HOST) WORKERS=$(WORKERS) $(PY) -m chatapp.serve
+	@exec env BACKEND_HOST=$(BACKEND_HOST) WORKERS=$(WORKERS) $(PY) -m chatapp.serve
 
 test: install system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)

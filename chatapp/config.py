@@ -10,6 +10,7 @@ import os
 import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -72,6 +73,17 @@ class Settings(BaseSettings):
     mcp_allowed_hosts: str | None = None
     mcp_allowed_origins: str | None = None
 
+    # --- Operations (see README, "Operations") ---
+    # GET /metrics (Prometheus text format); answered only to clients in these
+    # networks (the address as TRUSTED_PROXIES resolves it), 404 to anyone else.
+    metrics_enabled: bool = True
+    metrics_allowed_networks: str = "127.0.0.0/8,::1/128"
+    # "json": one JSON object a line (production); "text": plain lines for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "WARNING"
+    # One line per HTTP request (logger chatapp.access, at INFO whatever LOG_LEVEL says).
+    access_log: bool = True
+
     @property
     def sqlalchemy_url(self) -> str:
         """The URL with the driver spelled out: psycopg 3 for PostgreSQL, and
@@ -116,6 +128,10 @@ class Settings(BaseSettings):
         if self.mcp_allowed_origins is not None:
             return split_list(self.mcp_allowed_origins)
         return [f"http://{host}:*" for host in LOOPBACK_NAMES]
+
+    @property
+    def metrics_networks(self) -> list[str]:
+        return split_list(self.metrics_allowed_networks)
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -8,16 +8,21 @@ same environment Reflex gives its workers, plus respawn, a larger backlog
 and a kill timeout longer than the graceful-shutdown grace.
 
 Run as `python -m chatapp.serve`; it checks the configuration, migrates the
-database, then replaces itself with Granian (so signals reach Granian's
-master process directly).
+database, prepares a fresh run directory (the workers' metrics files, see
+chatapp/metrics.py, and Granian's own logging in JSON), then replaces itself
+with Granian (so signals reach Granian's master process directly).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from chatapp.config import Settings
 
@@ -34,6 +39,10 @@ MIN_JWT_SECRET_BYTES = 32
 BACKLOG = 4096
 # Time left to a worker, after the grace, for lifespan cleanup before it is killed.
 KILL_MARGIN_SECONDS = 10
+# One directory per server start, named for the server's pid (Granian's master
+# keeps it: this process execs into it), so a dead server's is recognised.
+RUN_DIR_PREFIX = "chatapp-serve-"
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ConfigError(Exception):
@@ -47,8 +56,19 @@ class ServePlan:
     workers: int
     redis_url: str | None
     kill_timeout_seconds: int
+    run_dir: Path | None = None
+    metrics_dir: Path | None = None
+    log_format: str = "json"
+
+    @property
+    def log_config(self) -> Path | None:
+        """Granian's own lines (the master's, "Started worker-N") in the app's JSON."""
+        if self.run_dir is None or self.log_format != "json":
+            return None
+        return self.run_dir / "granian-logging.json"
 
     def command(self) -> list[str]:
+        logging_options = ["--log-config", str(self.log_config)] if self.log_config else []
         return [
             sys.executable, "-m", "granian",
             "--interface", "asgi", "--factory", APP_TARGET,
@@ -59,7 +79,18 @@ class ServePlan:
             "--respawn-failed-workers",
             "--backlog", str(BACKLOG),
             "--workers-kill-timeout", str(self.kill_timeout_seconds),
+            *logging_options,
         ]
+
+    def prepare(self) -> None:
+        """The metrics directory empty (prometheus-client's multiprocess mode
+        must not read a previous run's files) and Granian's logging config."""
+        if self.metrics_dir is not None:
+            self.metrics_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.metrics_dir.glob("*.db"):
+                stale.unlink()
+        if self.log_config is not None:
+            self.log_config.write_text(json.dumps(GRANIAN_JSON_LOGGING))
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         env = {**base, **REFLEX_ENV, "REFLEX_BACKEND_PORT": str(self.port), "REFLEX_BACKEND_HOST": self.host}
@@ -67,7 +98,37 @@ class ServePlan:
         if self.redis_url:
             # Reflex reads only the prefixed variable; it switches on its Redis state manager.
             env["REFLEX_REDIS_URL"] = self.redis_url
+        if self.metrics_dir is not None:
+            env[MULTIPROC_DIR_VARIABLE] = str(self.metrics_dir)
         return env
+
+
+# Granian's default logging config with the app's JSON formatter (chatapp/logs.py).
+GRANIAN_JSON_LOGGING = {
+    "formatters": {"json": {"()": "chatapp.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {"formatter": "json", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+        "access": {"formatter": "json", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+    },
+    "loggers": {
+        "_granian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def fresh_run_dir(base: Path, pid: int) -> Path:
+    """This start's run directory, empty; those of servers no longer
+    running are removed (a killed server cleans up nothing)."""
+    from chatapp.metrics import process_alive
+
+    for old in base.glob(RUN_DIR_PREFIX + "*"):
+        suffix = old.name[len(RUN_DIR_PREFIX):]
+        if suffix.isdigit() and (int(suffix) == pid or not process_alive(int(suffix))):
+            shutil.rmtree(old, ignore_errors=True)
+    run_dir = base / f"{RUN_DIR_PREFIX}{pid}"
+    run_dir.mkdir(mode=0o700)
+    return run_dir
 
 
 def check_jwt_secret(secret: str | None) -> None:
@@ -97,8 +158,10 @@ def parse_workers(raw: str | None) -> int:
     return workers
 
 
-def plan(settings: Settings, env: Mapping[str, str]) -> ServePlan:
-    """What to serve, or a `ConfigError` saying why not."""
+def plan(settings: Settings, env: Mapping[str, str], *, run_dir: Path | None = None) -> ServePlan:
+    """What to serve, or a `ConfigError` saying why not. The workers' metrics
+    go to PROMETHEUS_MULTIPROC_DIR when the operator sets it, else to the
+    run directory."""
     check_jwt_secret(settings.jwt_secret)
     workers = parse_workers(env.get("WORKERS"))
     if workers > 1 and not settings.redis_url:
@@ -113,19 +176,24 @@ def plan(settings: Settings, env: Mapping[str, str]) -> ServePlan:
         workers=workers,
         redis_url=settings.redis_url,
         kill_timeout_seconds=kill_timeout,
+        run_dir=run_dir,
+        metrics_dir=Path(env[MULTIPROC_DIR_VARIABLE]) if env.get(MULTIPROC_DIR_VARIABLE)
+        else run_dir / "metrics" if run_dir else None,
+        log_format=settings.log_format,
     )
 
 
 def main() -> None:
     settings = Settings()
     try:
-        serve_plan = plan(settings, os.environ)
+        serve_plan = plan(settings, os.environ, run_dir=fresh_run_dir(Path(tempfile.gettempdir()), os.getpid()))
     except ConfigError as error:
         print(f"make api: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     from chatapp.db import upgrade_database
 
     upgrade_database(settings.sqlalchemy_url)
+    serve_plan.prepare()
     command = serve_plan.command()
     os.execve(command[0], command, serve_plan.environment(os.environ))
 

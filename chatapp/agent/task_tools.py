@@ -31,6 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolRequest, CallToolRequestParams, CallToolResult, GetPromptResult, ListPromptsResult, Tool
 
 from chatapp.agent.loop_local import loop_local
+from chatapp.logs import request_id
 
 MCP_TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
 CREDENTIAL = "chatapp/bearer"
@@ -54,9 +55,12 @@ def pooled_transport() -> httpx2.AsyncHTTPTransport:
 async def mcp_session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
     """An MCP client session that speaks as `token`'s user. The server is
     stateless, so no initialize handshake is needed before a request."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if (turn_request := request_id.get()) is not None:
+        headers["X-Request-ID"] = turn_request  # the tool call logs under the id of the turn's request
     http_client = httpx2.AsyncClient(
         transport=pooled_transport(),
-        headers={"Authorization": f"Bearer {token}"} if token else {},
+        headers=headers,
         timeout=MCP_TIMEOUT,
         trust_env=False,
     )

@@ -16,10 +16,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatapp.config import Settings, get_settings
-from chatapp.api import routes_auth, routes_chat, routes_health, routes_tasks, routes_turns
+from chatapp.api import routes_auth, routes_chat, routes_health, routes_metrics, routes_tasks, routes_turns
 from chatapp.api.draining import DrainingMiddleware
 from chatapp.api.errors import error_response, install_error_handlers
 from chatapp.api.middleware import ApiShield
+from chatapp.api.observability import RequestObserver
 from chatapp.logs import configure_logging
 from chatapp.services.passwords import PasswordHashing
 from chatapp.services.ratelimit import RateLimiter
@@ -38,7 +39,8 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     a mounted app's own lifespan never runs."""
     settings = settings or get_settings()
     mcp_server = create_task_server(engine, settings)
-    configure_logging()  # after MCPServer(), which installs a Rich handler on the root logger
+    # After MCPServer(), which installs a Rich handler on the root logger.
+    configure_logging(settings.log_format, settings.log_level, access_log=settings.access_log)
     mcp_app = mcp_server.streamable_http_app(
         stateless_http=True, json_response=True, max_request_body_size=settings.max_body_bytes,
         transport_security=TransportSecuritySettings(
@@ -66,7 +68,8 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     install_error_handlers(api)
     api.add_middleware(DrainingMiddleware)
     api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes)
-    for module in (routes_auth, routes_chat, routes_turns, routes_tasks, routes_health):
+    api.add_middleware(RequestObserver)  # outermost: it sees every answer, the shield's own included
+    for module in (routes_auth, routes_chat, routes_turns, routes_tasks, routes_health, routes_metrics):
         api.include_router(module.router)
     mount_mcp(api, mcp_app)
     add_api_fallback(api, [module.router for module in (routes_auth, routes_chat, routes_tasks, routes_health)])

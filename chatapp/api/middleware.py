@@ -52,7 +52,7 @@ def error_body(status: int, code: str, message: str) -> bytes:
 
 def security_headers(path: str) -> list[tuple[bytes, bytes]]:
     headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"strict-origin-when-cross-origin")]
-    is_api = path.startswith(CAPPED_PREFIXES) or path == "/openapi.json" or path.startswith("/.well-known/")
+    is_api = path.startswith(CAPPED_PREFIXES) or path in ("/openapi.json", "/metrics") or path.startswith("/.well-known/")
     if path.startswith(DOCS_PATHS):
         pass  # Swagger UI and ReDoc load their bundles from a CDN: no CSP rather than a broken page
     elif is_api:

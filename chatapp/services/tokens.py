@@ -33,10 +33,14 @@ def count_tokens(text: str) -> int:
     return len(encoder.encode(text, disallowed_special=()))
 
 
-def message_tokens(content: str, tool_calls: list[tuple[str, dict[str, Any], Any]] = ()) -> int:  # type: ignore[assignment]
+def message_tokens(
+    content: str, tool_calls: list[tuple[str, dict[str, Any], Any]] = (),  # type: ignore[assignment]
+    *, content_tokens: int | None = None,
+) -> int:
     """What one stored message costs in the model's input: its text plus,
-    for each tool call, the call's arguments and its result."""
-    total = ITEM_OVERHEAD_TOKENS + count_tokens(content)
+    for each tool call, the call's arguments and its result. `content_tokens`
+    when the caller already counted the text (it is not encoded twice)."""
+    total = ITEM_OVERHEAD_TOKENS + (count_tokens(content) if content_tokens is None else content_tokens)
     for name, parameters, result in tool_calls:
         total += 2 * ITEM_OVERHEAD_TOKENS + count_tokens(name + json.dumps(parameters) + json.dumps(result))
     return total

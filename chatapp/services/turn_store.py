@@ -61,6 +61,7 @@ class StartedTurn:
     answer: StoredMessage
     history: list[StoredMessage]  # the window the answer is written from, through the user message
     rerun: bool = False  # a retry or regenerate: the answer runs again under its old id
+    begun_at: float = 0.0  # time.perf_counter() when the request entered the pipeline (for latency metrics)
 
 
 @dataclass(frozen=True)

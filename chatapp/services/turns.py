@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from chatapp import metrics
 from chatapp.agent import assistant as agent_events
 from chatapp.agent.assistant import stream_assistant
 from chatapp.agent.task_tools import TurnContext
@@ -40,7 +42,7 @@ from chatapp.services.history import rebuild_history
 from chatapp.services.ratelimit import RateLimiter, check_turn_rate
 from chatapp.services.text import MAX_MESSAGE_CHARS, check_text
 from chatapp.services.messages import StoredMessage, StoredToolCall
-from chatapp.services.tokens import message_tokens
+from chatapp.services.tokens import count_tokens, message_tokens
 from chatapp.services import turn_store
 from chatapp.services.turn_store import KeyUse, KnownTurn, StartedTurn
 from chatapp.services.turn_events import (
@@ -125,16 +127,20 @@ async def begin_turn(
 ) -> StartedTurn | KnownTurn:
     """Validate and store a new user message with its in-progress answer,
     or find the turn an Idempotency-Key already names."""
+    begun_at = time.perf_counter()
     content = validate_message(message)
     key = key_use(idempotency_key, user_id=user_id, route="chat",
                   body={"message": content, "conversation_id": conversation_id})
     refuse_while_draining()
     await count_turn(engine, limiter, key, user_id)
-    return await in_thread(
+    begun = await in_thread(
         turn_store.store_new_turn, engine, user_id=user_id, conversation_id=conversation_id, content=content,
         tokens=message_tokens(content), key=key, token_budget=settings.history_token_budget,
         turn_timeout_seconds=settings.turn_timeout_seconds,
     )
+    if isinstance(begun, StartedTurn):
+        begun.begun_at = begun_at
+    return begun
 
 
 async def begin_answer(
@@ -142,14 +148,18 @@ async def begin_answer(
     idempotency_key: str | None = None, limiter: RateLimiter | None = None,
 ) -> StartedTurn | KnownTurn:
     """Retry a failed (or missing) answer, or regenerate the last one."""
+    begun_at = time.perf_counter()
     route = "regenerate" if regenerate else "retry"
     key = key_use(idempotency_key, user_id=user_id, route=route, body={"conversation_id": conversation_id})
     refuse_while_draining()
     await count_turn(engine, limiter, key, user_id)
-    return await in_thread(
+    begun = await in_thread(
         turn_store.store_answer_again, engine, user_id=user_id, conversation_id=conversation_id, regenerate=regenerate,
         key=key, token_budget=settings.history_token_budget, turn_timeout_seconds=settings.turn_timeout_seconds,
     )
+    if isinstance(begun, StartedTurn):
+        begun.begun_at = begun_at
+    return begun
 
 
 # ---- running a turn ----------------------------------------------------------
@@ -232,6 +242,11 @@ class TurnRun:
         self.bus = turn_bus(settings)
         self.parts: list[str] = []
         self.calls: list[StoredToolCall] = []
+        # For the metrics, recorded once at the end (never per token).
+        self.begun_at = started.begun_at or time.perf_counter()
+        self.status = "complete"
+        self.outcome: TurnDone | TurnFailed | None = None
+        self.text_tokens = 0
 
     async def consume(self, publisher: EventPublisher) -> agent_events.AgentReply:
         context = TurnContext(tool_token=tool_token(self.user_id, self.settings))
@@ -246,6 +261,7 @@ class TurnRun:
                     publisher.emit(ToolStarted(event.call.call_id, event.call.tool_name, event.call.parameters))
                 elif isinstance(event, agent_events.ToolFinished):
                     await self.store_call(event.call)
+                    metrics.tool_called(event.call.tool_name)
                     publisher.emit(ToolFinished(event.call.call_id, event.call.tool_name, event.call.result))
                 else:
                     return event
@@ -260,9 +276,26 @@ class TurnRun:
         self.calls.append(call)
 
     async def run(self) -> TurnDone | TurnFailed:
+        metrics.turn_started()
+        try:
+            self.outcome = await self.run_agent()
+            return self.outcome
+        finally:
+            self.record()
+
+    def record(self) -> None:
+        seconds = time.perf_counter() - self.begun_at
+        if isinstance(self.outcome, TurnDone):
+            metrics.turn_ended(self.status, seconds, streamed_tokens=self.text_tokens)
+        else:
+            code = self.outcome.error.error_code if self.outcome is not None else "internal_error"
+            metrics.turn_ended("failed", seconds, streamed_tokens=self.text_tokens, error_code=code)
+
+    async def run_agent(self) -> TurnDone | TurnFailed:
         started, answer = self.started, self.started.answer
         publisher = EventPublisher(self.bus, answer.id, self.parts)
         publisher.emit(UserMessageStored(str(started.conversation_id), started.user_message.view(), str(answer.id)))
+        metrics.first_event(time.perf_counter() - self.begun_at)
         consume = asyncio.create_task(self.consume(publisher))
         stop = asyncio.create_task(self.bus.wait_for_stop(answer.id))
         outcome: TurnDone | TurnFailed
@@ -275,12 +308,13 @@ class TurnRun:
                     outcome = await self.store(reply.text, "complete")
                 else:
                     await cancel(consume)
-                    outcome = await self.store("".join(self.parts), "stopped")
+                    self.status = "stopped"
+                    outcome = await self.store("".join(self.parts), self.status)
             except asyncio.CancelledError:
                 # Shutdown past its grace period: the answer is interrupted, not lost.
                 await cancel(consume)
                 failure = Interrupted(failure_for("interrupted").message, conversation_id=started.conversation_id)
-                outcome = await asyncio.shield(self.store_failure(failure))
+                outcome = self.outcome = await asyncio.shield(self.store_failure(failure))
                 publisher.emit(outcome)
                 await publisher.close()
                 raise
@@ -298,7 +332,9 @@ class TurnRun:
         answer = self.started.answer
         answer.content = text
         answer.tool_calls = list(self.calls)
-        answer.token_count = message_tokens(text, [(c.tool_name, c.parameters, c.result) for c in self.calls])
+        self.text_tokens = count_tokens(text)
+        answer.token_count = message_tokens(text, [(c.tool_name, c.parameters, c.result) for c in self.calls],
+                                            content_tokens=self.text_tokens)
         try:
             stored = await in_thread(turn_store.finish_answer, self.engine, conversation_id=self.started.conversation_id,
                                      answer=answer, status=status)
@@ -317,7 +353,8 @@ class TurnRun:
         stays in progress until a reader settles it as interrupted."""
         answer = self.started.answer
         answer.content = "".join(self.parts)
-        answer.token_count = message_tokens(answer.content)
+        self.text_tokens = count_tokens(answer.content)
+        answer.token_count = message_tokens(answer.content, content_tokens=self.text_tokens)
         try:
             await in_thread(turn_store.finish_answer, self.engine, conversation_id=self.started.conversation_id,
                             answer=answer, status="failed", error_code=error.error_code)
