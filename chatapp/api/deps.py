@@ -10,10 +10,10 @@ from fastapi.security import HTTPBearer
 from sqlalchemy import Engine
 
 from chatapp.config import Settings
-from chatapp.services.ratelimit import RateLimiter
-from chatapp.services.auth import bearer_token, decode_token, user_exists
+from chatapp.services.ratelimit import RateLimiter, client_ip
+from chatapp.services.auth import Identity, bearer_token, current_identity, decode_identity
 from chatapp.services.database import in_thread
-from chatapp.services.errors import Forbidden, InvalidAuth
+from chatapp.services.errors import Forbidden
 from chatapp.services.text import UUID_PATTERN, parse_uuid
 
 
@@ -52,34 +52,50 @@ def path_user_id(user_id: Annotated[str, Path(json_schema_extra=UUID_PATH)]) -> 
 bearer_scheme = HTTPBearer(auto_error=False, description="The access token from /api/auth/login or /register.")
 
 
-def token_subject(request: Request, _scheme: Annotated[object, Security(bearer_scheme)] = None) -> uuid.UUID:
+def token_identity(request: Request, _scheme: Annotated[object, Security(bearer_scheme)] = None) -> Identity:
     """Only tokens naming the REST API as an audience: the agent's per-turn
     MCP token is refused here."""
-    return decode_token(bearer_token(request.headers.get("authorization")), request.app.state.settings)
+    return decode_identity(bearer_token(request.headers.get("authorization")), request.app.state.settings)
 
 
-async def path_user_checked(
-    engine: EngineDep,
-    subject: Annotated[uuid.UUID, Depends(token_subject)],
+def path_caller_fast(
+    identity: Annotated[Identity, Depends(token_identity)],
     user_id: Annotated[uuid.UUID, Depends(path_user_id)],
-) -> uuid.UUID:
-    """The path's user, once the token is valid, names an existing user, and
-    speaks for that same user."""
-    if not await in_thread(user_exists, engine, subject):
-        raise InvalidAuth("Unknown user.")
-    return path_user_fast(subject, user_id)
-
-
-def path_user_fast(
-    subject: Annotated[uuid.UUID, Depends(token_subject)],
-    user_id: Annotated[uuid.UUID, Depends(path_user_id)],
-) -> uuid.UUID:
+) -> Identity:
     """For the chat turn: signature and expiry only. The turn's own first
-    statement notices a user that no longer exists, saving a query per turn."""
-    if subject != user_id:
+    statement notices a revoked token or a user that no longer exists,
+    saving a query per turn (pass `token_version` on)."""
+    if identity.user_id != user_id:
         raise Forbidden("The token does not belong to this user.")
-    return user_id
+    return identity
+
+
+async def path_caller_checked(
+    engine: EngineDep,
+    identity: Annotated[Identity, Depends(token_identity)],
+    user_id: Annotated[uuid.UUID, Depends(path_user_id)],
+) -> Identity:
+    """The path's user, once the token is valid, not revoked, names an
+    existing user (one statement), and speaks for that same user."""
+    await in_thread(current_identity, engine, identity)
+    return path_caller_fast(identity, user_id)
+
+
+def path_user_checked(caller: Annotated[Identity, Depends(path_caller_checked)]) -> uuid.UUID:
+    return caller.user_id
 
 
 CurrentUser = Annotated[uuid.UUID, Depends(path_user_checked)]
-ChatUser = Annotated[uuid.UUID, Depends(path_user_fast)]
+CurrentCaller = Annotated[Identity, Depends(path_caller_checked)]
+ChatCaller = Annotated[Identity, Depends(path_caller_fast)]
+
+
+def client_address(request: Request) -> str:
+    """The client IP the per-IP limits count (X-Forwarded-For only from
+    TRUSTED_PROXIES)."""
+    settings = request.app.state.settings
+    peer = request.client.host if request.client else None
+    return client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxy_list)
+
+
+ClientIp = Annotated[str, Depends(client_address)]

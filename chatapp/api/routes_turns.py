@@ -10,10 +10,11 @@ from fastapi import APIRouter, Header, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 
-from chatapp.api.deps import ChatUser, CurrentUser, EngineDep, LimiterDep, SettingsDep
+from chatapp.api.deps import ChatCaller, CurrentUser, EngineDep, LimiterDep, SettingsDep
 from chatapp.api.routes_chat import ERRORS, STREAM_DOC, ConversationId, IdempotencyKey, conversation_uuid, event_stream
 from chatapp.api.schemas import ChatResponse
 from chatapp.config import Settings
+from chatapp.services.auth import Identity
 from chatapp.services import turns
 from chatapp.services.ratelimit import RateLimiter
 
@@ -30,12 +31,13 @@ ANSWER_DOC: dict[int | str, dict[str, Any]] = {
 
 
 async def answer_again(
-    *, regenerate: bool, conversation_id: str, user_id: uuid.UUID, engine: Engine, settings: Settings,
+    *, regenerate: bool, conversation_id: str, caller: Identity, engine: Engine, settings: Settings,
     limiter: RateLimiter, accept: str | None, idempotency_key: str | None,
 ) -> dict[str, Any] | StreamingResponse:
+    user_id = caller.user_id
     begun = await turns.begin_answer(
         engine, settings, user_id=user_id, conversation_id=conversation_uuid(conversation_id), regenerate=regenerate,
-        idempotency_key=idempotency_key, limiter=limiter,
+        idempotency_key=idempotency_key, limiter=limiter, token_version=caller.token_version,
     )
     if accept and "text/event-stream" in accept:
         return event_stream(turns.turn_events(engine, settings, begun, user_id=user_id))
@@ -44,7 +46,7 @@ async def answer_again(
 
 @router.post("/retry", response_model=None, responses=ANSWER_DOC)
 async def retry(
-    conversation_id: ConversationId, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
+    conversation_id: ConversationId, caller: ChatCaller, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
     accept: Accept = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any] | StreamingResponse:
@@ -52,20 +54,20 @@ async def retry(
     never written), without storing the message a second time. The failed
     answer is replaced in place (same id, same seq). 409 when the last
     message already has an answer, or one is being written."""
-    return await answer_again(regenerate=False, conversation_id=conversation_id, user_id=user_id, engine=engine,
+    return await answer_again(regenerate=False, conversation_id=conversation_id, caller=caller, engine=engine,
                               settings=settings, limiter=limiter, accept=accept,
                               idempotency_key=idempotency_key)
 
 
 @router.post("/regenerate", response_model=None, responses=ANSWER_DOC)
 async def regenerate(
-    conversation_id: ConversationId, user_id: ChatUser, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
+    conversation_id: ConversationId, caller: ChatCaller, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
     accept: Accept = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any] | StreamingResponse:
     """Replace the last answer with a new one (same id, same seq). 409 when
     there is none, or it is still being written."""
-    return await answer_again(regenerate=True, conversation_id=conversation_id, user_id=user_id, engine=engine,
+    return await answer_again(regenerate=True, conversation_id=conversation_id, caller=caller, engine=engine,
                               settings=settings, limiter=limiter, accept=accept,
                               idempotency_key=idempotency_key)
 

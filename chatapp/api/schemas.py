@@ -51,13 +51,26 @@ class Credentials(StrictBody):
     password: Annotated[Text, Field(max_length=MAX_PASSWORD_LENGTH)]
 
 
+NewPassword = Annotated[Text, Field(
+    min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH,
+    json_schema_extra={"pattern": PASSWORD_PATTERN},
+    description="8-256 characters; not only lowercase letters a-z, not only digits, not only spaces.",
+)]
+CurrentPassword = Annotated[Text, Field(max_length=MAX_PASSWORD_LENGTH, description="The account's password now.")]
+
+
 class Registration(StrictBody):
     email: Email
-    password: Annotated[Text, Field(
-        min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH,
-        json_schema_extra={"pattern": PASSWORD_PATTERN},
-        description="8-256 characters; not only lowercase letters a-z, not only digits, not only spaces.",
-    )]
+    password: NewPassword
+
+
+class PasswordChange(StrictBody):
+    current_password: CurrentPassword
+    new_password: NewPassword
+
+
+class AccountDeletion(StrictBody):
+    password: CurrentPassword
 
 
 class SessionOut(BaseModel):

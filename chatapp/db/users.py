@@ -21,4 +21,7 @@ class User(SQLModel, table=True):
     # Last per-user task number handed out; bumped with a row lock so task ids
     # stay small, per user and never reused.
     last_task_id: int = Field(default=0, nullable=False)
+    # Every token names the version it was issued under; bumping it (sign out
+    # everywhere, a new password) makes every earlier token invalid.
+    token_version: int = Field(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -3,6 +3,13 @@
 Passwords are hashed with argon2id; tokens are HS256 JWTs whose `sub` is the
 user id. Decoding pins the algorithm and requires `exp`, so an unsigned or
 differently signed token never authenticates anyone.
+
+Every token also carries `ver`, the user's token version when it was issued
+(absent in tokens older than the claim: version 0). Signing out everywhere or
+changing the password bumps the version, which revokes every earlier token.
+The version is compared in the one statement that already looks the user up
+(`current_identity`), or, on the chat turn, in the turn's own first statement,
+so revocation costs no extra database round trip.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from datetime import timedelta
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from chatapp.config import Settings, get_settings
@@ -36,6 +43,16 @@ _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both failures cost the same.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 LOGIN_FAILED = "Incorrect email or password."
+TOKEN_REVOKED = "Token has been revoked. Sign in again."
+MAX_TOKEN_VERSION = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token speaks for, and under which token version."""
+
+    user_id: uuid.UUID
+    token_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,25 +91,27 @@ def mcp_audience(settings: Settings) -> str:
     return f"{settings.base_url}/mcp"
 
 
-def issue_token(user_id: uuid.UUID, settings: Settings | None = None) -> str:
+def issue_token(user_id: uuid.UUID, settings: Settings | None = None, *, token_version: int = 0) -> str:
     """A user's access token: good for the REST API and for the MCP server
     (both audiences), so the same token works in an external MCP client."""
     settings = settings or get_settings()
     now = utcnow()
     claims = {
         "sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=settings.jwt_ttl_minutes),
-        "iss": settings.base_url, "aud": [api_audience(settings), mcp_audience(settings)],
+        "iss": settings.base_url, "aud": [api_audience(settings), mcp_audience(settings)], "ver": token_version,
     }
     return jwt.encode(claims, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
 
 
-def issue_tool_token(user_id: uuid.UUID, settings: Settings, ttl_seconds: float) -> str:
+def issue_tool_token(user_id: uuid.UUID, settings: Settings, ttl_seconds: float, *, token_version: int = 0) -> str:
     """The per-turn credential the agent hands the MCP server: its only
-    audience is the MCP server, so the REST API refuses it."""
+    audience is the MCP server, so the REST API refuses it. It carries the
+    version of the token that started the turn, so signing out everywhere
+    revokes it too."""
     now = utcnow()
     claims = {
         "sub": str(user_id), "iat": now, "exp": now + timedelta(seconds=ttl_seconds),
-        "iss": settings.base_url, "aud": [mcp_audience(settings)],
+        "iss": settings.base_url, "aud": [mcp_audience(settings)], "ver": token_version,
     }
     return jwt.encode(claims, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
 
@@ -113,6 +132,9 @@ def decode_claims(token: str | None, settings: Settings | None = None, *, audien
             options={"require": ["exp", "sub", "aud", "iss"]},
         )
         uuid.UUID(str(claims["sub"]))
+        version = claims.get("ver", 0)
+        if type(version) is not int or not 0 <= version <= MAX_TOKEN_VERSION:
+            raise ValueError("ver")
         return claims
     except jwt.ExpiredSignatureError as error:
         raise InvalidAuth("Token has expired.") from error
@@ -123,8 +145,19 @@ def decode_claims(token: str | None, settings: Settings | None = None, *, audien
 
 
 def decode_token(token: str | None, settings: Settings | None = None, *, audience: str | None = None) -> uuid.UUID:
-    """The user id a token speaks for, without touching the database."""
+    """The user id a token speaks for, without touching the database (nor
+    checking revocation: see `decode_identity` and `current_identity`)."""
     return uuid.UUID(str(decode_claims(token, settings, audience=audience)["sub"]))
+
+
+def identity_of(claims: dict) -> Identity:
+    return Identity(uuid.UUID(str(claims["sub"])), int(claims.get("ver", 0)))
+
+
+def decode_identity(token: str | None, settings: Settings | None = None, *, audience: str | None = None) -> Identity:
+    """Signature, expiry, issuer and audience; revocation is the database's
+    to say (`current_identity`, or the chat turn's first statement)."""
+    return identity_of(decode_claims(token, settings, audience=audience))
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -141,12 +174,37 @@ def user_exists(engine: Engine, user_id: uuid.UUID) -> bool:
         return connection.execute(select(User.id).where(User.id == user_id)).first() is not None
 
 
-def authenticate(engine: Engine, token: str | None) -> uuid.UUID:
-    """Token → user id, rejecting tokens for users that no longer exist."""
-    user_id = decode_token(token)
-    if not user_exists(engine, user_id):
+def refuse_stale(stored_version: int | None, identity: Identity) -> None:
+    """Why a token that verified cryptographically still speaks for nobody."""
+    if stored_version is None:
         raise InvalidAuth("Unknown user.")
-    return user_id
+    if stored_version != identity.token_version:
+        raise InvalidAuth(TOKEN_REVOKED)
+
+
+def check_identity(connection: Connection, identity: Identity) -> None:
+    refuse_stale(
+        connection.execute(select(User.token_version).where(User.id == identity.user_id)).scalar(), identity
+    )
+
+
+def current_identity(engine: Engine, identity: Identity) -> Identity:
+    """The identity, once the database confirms the user exists and the
+    token has not been revoked (one statement, the one that used to check
+    only that the user exists)."""
+    with transaction(engine) as connection:
+        check_identity(connection, identity)
+    return identity
+
+
+def authenticate_identity(engine: Engine, token: str | None, settings: Settings | None = None) -> Identity:
+    """Token → identity, rejecting revoked tokens and deleted users."""
+    return current_identity(engine, decode_identity(token, settings))
+
+
+def authenticate(engine: Engine, token: str | None) -> uuid.UUID:
+    """Token → user id, rejecting revoked tokens and deleted users."""
+    return authenticate_identity(engine, token).user_id
 
 
 def create_user(engine: Engine, email: str, password_hash: str, settings: Settings | None = None) -> Session:
@@ -155,7 +213,8 @@ def create_user(engine: Engine, email: str, password_hash: str, settings: Settin
         with transaction(engine) as connection:
             connection.execute(
                 insert(User).values(
-                    id=user_id, email=email, password_hash=password_hash, last_task_id=0, created_at=utcnow()
+                    id=user_id, email=email, password_hash=password_hash, last_task_id=0, token_version=0,
+                    created_at=utcnow()
                 )
             )
     except IntegrityError as error:
@@ -185,7 +244,7 @@ def prepare_login(email: str, password: str) -> str:
 def find_login(engine: Engine, email: str) -> Any:
     with transaction(engine) as connection:
         return connection.execute(
-            select(User.id, User.password_hash).where(func.lower(User.email) == email)
+            select(User.id, User.password_hash, User.token_version).where(func.lower(User.email) == email)
         ).first()
 
 
@@ -198,7 +257,7 @@ def login(engine: Engine, *, email: str, password: str) -> Session:
         raise InvalidAuth(LOGIN_FAILED) from None
     if row is None:
         raise InvalidAuth(LOGIN_FAILED)
-    return Session(user_id=row.id, email=email, access_token=issue_token(row.id))
+    return Session(user_id=row.id, email=email, access_token=issue_token(row.id, token_version=row.token_version))
 
 
 async def login_bounded(
@@ -211,7 +270,8 @@ async def login_bounded(
     verified = await hashing.verify(row.password_hash if row else _DUMMY_HASH, password)
     if not verified or row is None:
         raise InvalidAuth(LOGIN_FAILED)
-    return Session(user_id=row.id, email=email, access_token=issue_token(row.id, settings))
+    return Session(user_id=row.id, email=email,
+                   access_token=issue_token(row.id, settings, token_version=row.token_version))
 
 
 async def register_bounded(

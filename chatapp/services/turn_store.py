@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from chatapp.db import Conversation, IdempotencyKey, Message, ToolCall, User
 from chatapp.db.types import as_utc, utcnow
+from chatapp.services.auth import Identity, check_identity
 from chatapp.services.conversations import owned_conversation, title_from_message
 from chatapp.services.database import transaction
 from chatapp.services.lifecycle import interrupt_cutoff, settle_in_page, settle_interrupted
@@ -36,8 +37,25 @@ ALLOCATE_SEQ = (
             token_total=Conversation.token_total + bindparam("b_tokens"), updated_at=bindparam("b_now"))
     .returning(Conversation.last_seq, Conversation.token_total)
 )
+# The same, also checking that the token starting the turn is still current
+# (not revoked by signing out everywhere or a new password): revocation
+# rides in the statement the turn runs anyway, not in a query of its own.
+TOKEN_CURRENT = exists().where(User.id == bindparam("b_user_id"), User.token_version == bindparam("b_version"))
+ALLOCATE_SEQ_CHECKED = ALLOCATE_SEQ.where(TOKEN_CURRENT)
 INSERT_MESSAGES = insert(Message)
 INSERT_CONVERSATION = insert(Conversation)
+_CONVERSATION_COLUMNS = Conversation.__table__.c  # type: ignore[attr-defined]
+INSERT_CONVERSATION_CHECKED = insert(Conversation).from_select(
+    ["id", "user_id", "title", "last_seq", "token_total", "created_at", "updated_at"],
+    select(
+        bindparam("id", type_=_CONVERSATION_COLUMNS.id.type), User.id,
+        bindparam("title", type_=_CONVERSATION_COLUMNS.title.type),
+        bindparam("last_seq", type_=_CONVERSATION_COLUMNS.last_seq.type),
+        bindparam("token_total", type_=_CONVERSATION_COLUMNS.token_total.type),
+        bindparam("created_at", type_=_CONVERSATION_COLUMNS.created_at.type),
+        bindparam("updated_at", type_=_CONVERSATION_COLUMNS.updated_at.type),
+    ).where(User.id == bindparam("b_user_id"), User.token_version == bindparam("b_version")),
+).returning(Conversation.id)
 INSERT_TOOL_CALL = insert(ToolCall)
 FINISH_ANSWER = (
     update(Message)
@@ -62,6 +80,7 @@ class StartedTurn:
     history: list[StoredMessage]  # the window the answer is written from, through the user message
     rerun: bool = False  # a retry or regenerate: the answer runs again under its old id
     begun_at: float = 0.0  # time.perf_counter() when the request entered the pipeline (for latency metrics)
+    token_version: int = 0  # of the token that started it; its tool token carries the same
 
 
 @dataclass(frozen=True)
@@ -117,17 +136,23 @@ def key_in_use(engine: Engine, use: KeyUse) -> bool:
         ).first() is not None
 
 
-def allocate_seqs(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID, count: int, tokens: int) -> tuple[int, int]:
+def allocate_seqs(
+    connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID, count: int, tokens: int,
+    token_version: int | None = None,
+) -> tuple[int, int]:
     """Reserve `count` seqs and add `tokens` to the running total; returns
     (the first seq, tokens before it). The UPDATE takes the conversation's
     row lock, so concurrent turns get gap-free, unique seqs; it also checks
-    ownership and moves updated_at, in one statement."""
-    row = connection.execute(
-        ALLOCATE_SEQ,
-        {"b_conversation_id": conversation_id, "b_user_id": user_id, "b_now": utcnow(), "b_count": count,
-         "b_tokens": tokens},
-    ).first()
+    ownership, that the token is current (given its version), and moves
+    updated_at, in one statement."""
+    params = {"b_conversation_id": conversation_id, "b_user_id": user_id, "b_now": utcnow(), "b_count": count,
+              "b_tokens": tokens}
+    if token_version is not None:
+        params["b_version"] = token_version
+    row = connection.execute(ALLOCATE_SEQ if token_version is None else ALLOCATE_SEQ_CHECKED, params).first()
     if row is None:
+        if token_version is not None:
+            check_identity(connection, Identity(user_id, token_version))
         if connection.execute(select(User.id).where(User.id == user_id)).first() is None:
             raise InvalidAuth("Unknown user.")
         raise NotFound("Conversation not found.")
@@ -149,14 +174,33 @@ def message_row(conversation_id: uuid.UUID, message: StoredMessage) -> dict[str,
     }
 
 
+def insert_conversation(
+    connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID, content: str, tokens: int,
+    token_version: int | None,
+) -> None:
+    now = utcnow()
+    row = {"id": conversation_id, "title": title_from_message(content), "last_seq": 2, "token_total": tokens,
+           "created_at": now, "updated_at": now}
+    if token_version is None:
+        connection.execute(INSERT_CONVERSATION, {**row, "user_id": user_id})
+        return
+    inserted = connection.execute(
+        INSERT_CONVERSATION_CHECKED, {**row, "b_user_id": user_id, "b_version": token_version}
+    ).first()
+    if inserted is None:  # nothing to insert from: the user is gone or the token revoked
+        check_identity(connection, Identity(user_id, token_version))
+        raise InvalidAuth("Unknown user.")
+
+
 def store_new_turn(
     engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str, tokens: int,
-    key: KeyUse | None, token_budget: int, turn_timeout_seconds: float,
+    key: KeyUse | None, token_budget: int, turn_timeout_seconds: float, token_version: int | None = None,
 ) -> StartedTurn | KnownTurn:
     """Commit the user message and its in-progress answer together, with the
     history they are answered from, before the agent runs: a failing or
     crashed agent never loses what the person wrote and never leaves a turn
-    nobody can see."""
+    nobody can see. With `token_version`, the first statement also refuses a
+    revoked token (None: the caller checked the token itself)."""
     answer_id = uuid.uuid4()
     is_new = conversation_id is None
     conversation_id = conversation_id or uuid.uuid4()
@@ -165,18 +209,17 @@ def store_new_turn(
             if key is not None:
                 known = claim_key(connection, key, conversation_id=conversation_id, answer_id=answer_id)
                 if known is not None:
+                    if token_version is not None:  # a replay answers only a current token too
+                        check_identity(connection, Identity(user_id, token_version))
                     return known
             if is_new:
-                now = utcnow()
-                connection.execute(
-                    INSERT_CONVERSATION,
-                    {"id": conversation_id, "user_id": user_id, "title": title_from_message(content), "last_seq": 2,
-                     "token_total": tokens, "created_at": now, "updated_at": now},
-                )
+                insert_conversation(connection, user_id=user_id, conversation_id=conversation_id, content=content,
+                                    tokens=tokens, token_version=token_version)
                 seq, tokens_before = 1, 0
             else:
                 seq, tokens_before = allocate_seqs(
-                    connection, user_id=user_id, conversation_id=conversation_id, count=2, tokens=tokens
+                    connection, user_id=user_id, conversation_id=conversation_id, count=2, tokens=tokens,
+                    token_version=token_version,
                 )
             now = utcnow()
             user_message = StoredMessage(uuid.uuid4(), seq, "user", content, "complete", now, tokens, tokens_before)
@@ -193,7 +236,7 @@ def store_new_turn(
     except IntegrityError as error:
         # Only a user deleted meanwhile can break a foreign key here.
         raise InvalidAuth("Unknown user.") from error
-    return StartedTurn(conversation_id, user_message, answer, history)
+    return StartedTurn(conversation_id, user_message, answer, history, token_version=token_version or 0)
 
 
 def _last_user_message(connection: Connection, conversation_id: uuid.UUID) -> StoredMessage | None:
@@ -215,7 +258,7 @@ def _answer_to(connection: Connection, conversation_id: uuid.UUID, user_message:
 
 def store_answer_again(
     engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, regenerate: bool, key: KeyUse | None,
-    token_budget: int, turn_timeout_seconds: float,
+    token_budget: int, turn_timeout_seconds: float, token_version: int | None = None,
 ) -> StartedTurn | KnownTurn:
     """Retry (a failed or missing answer) or regenerate (any finished
     answer) the last user message: its answer is reset to in progress in
@@ -223,6 +266,8 @@ def store_answer_again(
     never stored twice. Two concurrent attempts: one wins, the other is a
     conflict."""
     with transaction(engine) as connection:
+        if token_version is not None:  # retry and regenerate are rare: a statement of its own is fine
+            check_identity(connection, Identity(user_id, token_version))
         owned_conversation(connection, user_id=user_id, conversation_id=conversation_id)
         settle_interrupted(connection, conversation_id, interrupt_cutoff(turn_timeout_seconds))
         user_message = _last_user_message(connection, conversation_id)
@@ -255,7 +300,7 @@ def store_answer_again(
             answer = new_answer(conversation_id, seq=answer.seq, reply_to=user_message.id,
                                 tokens_before=answer.tokens_before, answer_id=answer.id)
         history = read_window(connection, conversation_id, through=user_message, limit=RESPONSE_PAGE, token_budget=token_budget)
-    return StartedTurn(conversation_id, history[-1], answer, history, rerun=True)
+    return StartedTurn(conversation_id, history[-1], answer, history, rerun=True, token_version=token_version or 0)
 
 
 def store_tool_call(engine: Engine, *, answer_id: uuid.UUID, position: int, call: StoredToolCall) -> None:

@@ -97,11 +97,12 @@ def key_use(key: str | None, *, user_id: uuid.UUID, route: str, body: dict[str, 
     return KeyUse(user_id, key, route, fingerprint)
 
 
-def tool_token(user_id: uuid.UUID, settings: Settings) -> str:
+def tool_token(user_id: uuid.UUID, settings: Settings, token_version: int = 0) -> str:
     """A short-lived token the MCP server authenticates, so the tools act as
     exactly this user for exactly this turn. Its only audience is the MCP
-    server: the REST API refuses it."""
-    return issue_tool_token(user_id, settings, settings.turn_timeout_seconds + 60)
+    server: the REST API refuses it. It carries the version of the token
+    that started the turn: signing out everywhere revokes it as well."""
+    return issue_tool_token(user_id, settings, settings.turn_timeout_seconds + 60, token_version=token_version)
 
 
 def refuse_while_draining() -> None:
@@ -124,9 +125,12 @@ async def count_turn(engine: Engine, limiter: RateLimiter | None, key: KeyUse | 
 async def begin_turn(
     engine: Engine, settings: Settings, *, user_id: uuid.UUID, message: Any,
     conversation_id: uuid.UUID | None = None, idempotency_key: str | None = None, limiter: RateLimiter | None = None,
+    token_version: int | None = None,
 ) -> StartedTurn | KnownTurn:
     """Validate and store a new user message with its in-progress answer,
-    or find the turn an Idempotency-Key already names."""
+    or find the turn an Idempotency-Key already names. Surfaces pass the
+    caller's `token_version`: the turn's first statement refuses a revoked
+    token (so the chat path checks revocation without a query of its own)."""
     begun_at = time.perf_counter()
     content = validate_message(message)
     key = key_use(idempotency_key, user_id=user_id, route="chat",
@@ -136,7 +140,7 @@ async def begin_turn(
     begun = await in_thread(
         turn_store.store_new_turn, engine, user_id=user_id, conversation_id=conversation_id, content=content,
         tokens=message_tokens(content), key=key, token_budget=settings.history_token_budget,
-        turn_timeout_seconds=settings.turn_timeout_seconds,
+        turn_timeout_seconds=settings.turn_timeout_seconds, token_version=token_version,
     )
     if isinstance(begun, StartedTurn):
         begun.begun_at = begun_at
@@ -145,7 +149,7 @@ async def begin_turn(
 
 async def begin_answer(
     engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID, regenerate: bool,
-    idempotency_key: str | None = None, limiter: RateLimiter | None = None,
+    idempotency_key: str | None = None, limiter: RateLimiter | None = None, token_version: int | None = None,
 ) -> StartedTurn | KnownTurn:
     """Retry a failed (or missing) answer, or regenerate the last one."""
     begun_at = time.perf_counter()
@@ -156,6 +160,7 @@ async def begin_answer(
     begun = await in_thread(
         turn_store.store_answer_again, engine, user_id=user_id, conversation_id=conversation_id, regenerate=regenerate,
         key=key, token_budget=settings.history_token_budget, turn_timeout_seconds=settings.turn_timeout_seconds,
+        token_version=token_version,
     )
     if isinstance(begun, StartedTurn):
         begun.begun_at = begun_at
@@ -249,7 +254,7 @@ class TurnRun:
         self.text_tokens = 0
 
     async def consume(self, publisher: EventPublisher) -> agent_events.AgentReply:
-        context = TurnContext(tool_token=tool_token(self.user_id, self.settings))
+        context = TurnContext(tool_token=tool_token(self.user_id, self.settings, self.started.token_version))
         history = rebuild_history(self.started.history, token_budget=self.settings.history_token_budget)
         events = stream_assistant(self.settings, context, history)
         try:
@@ -468,10 +473,10 @@ async def turn_outcome(engine: Engine, settings: Settings, begun: StartedTurn | 
 
 async def chat(
     engine: Engine, settings: Settings, *, user_id: uuid.UUID, message: Any, conversation_id: uuid.UUID | None = None,
-    idempotency_key: str | None = None, limiter: RateLimiter | None = None,
+    idempotency_key: str | None = None, limiter: RateLimiter | None = None, token_version: int | None = None,
 ) -> dict[str, Any]:
     begun = await begin_turn(engine, settings, user_id=user_id, message=message, conversation_id=conversation_id,
-                             idempotency_key=idempotency_key, limiter=limiter)
+                             idempotency_key=idempotency_key, limiter=limiter, token_version=token_version)
     return await turn_outcome(engine, settings, begun, user_id=user_id)
 
 

@@ -29,7 +29,7 @@ from typing_extensions import NotRequired, TypedDict
 
 from chatapp.config import Settings, get_settings
 from chatapp.services import tasks
-from chatapp.services.auth import decode_claims, mcp_audience, user_exists
+from chatapp.services.auth import current_identity, decode_claims, identity_of, mcp_audience
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidAuth, InvalidInput, Unavailable
 from chatapp.services.text import MAX_INT32, unstorable_reason
@@ -82,7 +82,8 @@ class TaskListing(TypedDict):
 class ChatappTokenVerifier:
     """The SDK's `TokenVerifier`: a chatapp JWT (HS256, unexpired, issued by
     this deployment) that names the MCP server among its audiences, for a
-    user who still exists."""
+    user who still exists, not revoked (its `ver` is the user's token
+    version: one statement, checked on every request)."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
@@ -93,8 +94,7 @@ class ChatappTokenVerifier:
         try:
             claims = decode_claims(token, self.settings, audience=self.audience)
             user_id = uuid.UUID(claims["sub"])
-            if not await in_thread(user_exists, self.engine, user_id):
-                return None
+            await in_thread(current_identity, self.engine, identity_of(claims))
         except (InvalidAuth, Unavailable):
             return None
         return AccessToken(

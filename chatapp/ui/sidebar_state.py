@@ -75,16 +75,22 @@ class SidebarState(AuthState):
 
     @rx.event
     async def sign_out(self) -> EventSpec:
+        """Sign out this browser (the token stays valid elsewhere until it
+        expires; "Sign out everywhere" revokes them all)."""
+        return await self.forget_session()
+
+    async def forget_session(self, notice: str = "") -> EventSpec:
         """Forget the page too, so the next person to sign in on this
-        browser never glimpses it."""
+        browser never glimpses it; `notice` tells the sign-in page why."""
         from chatapp.ui.thread_state import ThreadState
         from chatapp.ui.turn_state import TurnState
 
         for state in (await self.get_state(ThreadState), await self.get_state(TurnState),
                       await self.get_state(TasksState), self):
             state.reset()
-        self.notice = ""
-        return self._sign_out()
+        signed_out = self._sign_out()
+        self.notice = notice
+        return signed_out
 
     # ---------------------------------------------------------------- rename
 

@@ -27,7 +27,7 @@ from reflex.event import EventSpec
 from chatapp.config import get_settings
 from chatapp.db import get_engine
 from chatapp.services import turns
-from chatapp.services.auth import authenticate
+from chatapp.services.auth import Identity, authenticate, decode_identity
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidAuth, ServiceError
 from chatapp.services.turn_events import ToolFinished, TurnDone, TurnEvent, TurnFailed, UserMessageStored
@@ -57,6 +57,16 @@ class SessionEnded(Exception):
 async def signed_in_user(token: str) -> uuid.UUID:
     try:
         return await in_thread(authenticate, get_engine(), token or None)
+    except InvalidAuth as error:
+        raise SessionEnded from error
+
+
+def token_caller(token: str) -> Identity:
+    """For starting a turn: signature and expiry here; whether the token
+    was revoked (or its user deleted) the turn's first statement says, as an
+    `InvalidAuth` that ends the session like this one."""
+    try:
+        return decode_identity(token or None)
     except InvalidAuth as error:
         raise SessionEnded from error
 
@@ -258,12 +268,13 @@ class TurnState(AuthState):
             self.draft = ""
             thread.messages = [*[m for m in thread.messages if not m.pending], pending_message(text)]
         try:
-            user_id = await signed_in_user(token)
+            caller = token_caller(token)
+            user_id = caller.user_id
             begun = await turns.begin_turn(
                 get_engine(), get_settings(), user_id=user_id, message=text,
-                conversation_id=parse_conversation_id(view_id), idempotency_key=key,
+                conversation_id=parse_conversation_id(view_id), idempotency_key=key, token_version=caller.token_version,
             )
-        except SessionEnded:
+        except (SessionEnded, InvalidAuth):
             async with self:
                 ended = self._sign_out(SESSION_EXPIRED)
             yield ended
@@ -293,11 +304,13 @@ class TurnState(AuthState):
             view_id, token = thread.current_id, self.token
             follow_id = self._begin(view_id)
         try:
-            user_id = await signed_in_user(token)
+            caller = token_caller(token)
+            user_id = caller.user_id
             begun = await turns.begin_answer(
-                get_engine(), get_settings(), user_id=user_id, conversation_id=conversation_id, regenerate=regenerate
+                get_engine(), get_settings(), user_id=user_id, conversation_id=conversation_id, regenerate=regenerate,
+                token_version=caller.token_version,
             )
-        except SessionEnded:
+        except (SessionEnded, InvalidAuth):
             async with self:
                 ended = self._sign_out(SESSION_EXPIRED)
             yield ended

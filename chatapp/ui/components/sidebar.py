@@ -9,6 +9,7 @@ import reflex as rx
 from chatapp.ui.state import AuthState
 from chatapp.ui.sidebar_state import SidebarState
 from chatapp.ui.thread_state import ThreadState
+from chatapp.ui.components.account_menu import account_menu, delete_account_dialog, password_dialog
 from chatapp.ui.components.auth_forms import brand
 from chatapp.ui.views import ConversationView
 
@@ -121,6 +122,7 @@ def account_footer() -> rx.Component:
             aria_label="Sign out",
             title="Sign out",
         ),
+        account_menu(),
         align="center",
         spacing="2",
         class_name="account-footer",
@@ -178,6 +180,8 @@ def sidebar() -> rx.Component:
         conversation_list(),
         account_footer(),
         delete_dialog(),
+        password_dialog(),
+        delete_account_dialog(),
         class_name=rx.cond(SidebarState.sidebar_open, "sidebar open", "sidebar"),
         id="sidebar",
     )
