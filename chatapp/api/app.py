@@ -16,10 +16,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatapp.config import Settings, get_settings
-from chatapp.api import routes_auth, routes_chat, routes_health, routes_tasks, routes_turns
+from chatapp.api import routes_auth, routes_chat, routes_chatkit, routes_health, routes_tasks, routes_turns
 from chatapp.api.draining import DrainingMiddleware
 from chatapp.api.errors import error_response, install_error_handlers
 from chatapp.api.middleware import ApiShield
+from chatapp.chatkit.server import ChatappChatKitServer
 from chatapp.logs import configure_logging
 from chatapp.services.passwords import PasswordHashing
 from chatapp.services.ratelimit import RateLimiter
@@ -63,13 +64,14 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     api.state.mcp_server = mcp_server
     api.state.limiter = RateLimiter(settings)
     api.state.hashing = PasswordHashing(settings.password_hash_concurrency)
+    api.state.chatkit = ChatappChatKitServer(engine, settings, api.state.limiter)
     install_error_handlers(api)
     api.add_middleware(DrainingMiddleware)
     api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes)
-    for module in (routes_auth, routes_chat, routes_turns, routes_tasks, routes_health):
+    for module in (routes_auth, routes_chat, routes_turns, routes_tasks, routes_health, routes_chatkit):
         api.include_router(module.router)
     mount_mcp(api, mcp_app)
-    add_api_fallback(api, [module.router for module in (routes_auth, routes_chat, routes_tasks, routes_health)])
+    add_api_fallback(api, [module.router for module in (routes_auth, routes_chat, routes_tasks, routes_health, routes_chatkit)])
     return api
 
 

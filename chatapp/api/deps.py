@@ -83,3 +83,14 @@ def path_user_fast(
 
 CurrentUser = Annotated[uuid.UUID, Depends(path_user_checked)]
 ChatUser = Annotated[uuid.UUID, Depends(path_user_fast)]
+
+
+async def token_user(engine: EngineDep, subject: Annotated[uuid.UUID, Depends(token_subject)]) -> uuid.UUID:
+    """For routes without a user in the path (ChatKit): the token's own user,
+    once it is known to exist."""
+    if not await in_thread(user_exists, engine, subject):
+        raise InvalidAuth("Unknown user.")
+    return subject
+
+
+TokenUser = Annotated[uuid.UUID, Depends(token_user)]
