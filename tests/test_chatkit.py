@@ -7,6 +7,7 @@ ChatKit turn is the pipeline's turn, stored exactly like a /chat turn."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -304,11 +305,38 @@ def test_retry_after_an_earlier_message_is_a_conflict(client: httpx.Client, alic
     assert len(rest_conversation(client, alice, thread_id).json()["messages"]) == 4
 
 
+def test_a_failed_turn_is_an_error_event_and_retry_answers_it(engine: Engine) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    for api in serve(engine, openai_base_url=f"http://127.0.0.1:{closed}/v1"):
+        with httpx.Client(base_url=api.base_url, timeout=30) as http:
+            dave = register(http)
+            events = create_thread(http, dave, "hello")
+            thread_id = thread_id_of(events)
+            stored = rest_conversation(http, dave, thread_id).json()["messages"]
+    errors = [e for e in events if isinstance(e, ErrorEvent)]
+    assert len(errors) == 1 and errors[0].allow_retry and "try again" in (errors[0].message or "")
+    assert [(m["role"], m["status"], m["error_code"]) for m in stored] == [
+        ("user", "complete", None), ("assistant", "failed", "agent_error")]
+    assert [i.id for i in done_items(events)] == [stored[0]["id"]]  # no text, so no assistant item
+    for api in serve(engine):  # the model is back
+        with httpx.Client(base_url=api.base_url, timeout=30) as http:
+            retried = stream(http, dave, ThreadsRetryAfterItemReq(params=ThreadRetryAfterItemParams(
+                thread_id=thread_id, item_id=stored[0]["id"])))
+            after = rest_conversation(http, dave, thread_id).json()["messages"]
+    assert [(m["id"], m["status"]) for m in after] == [(stored[0]["id"], "complete"), (stored[1]["id"], "complete")]
+    assert done_items(retried)[-1].id == stored[1]["id"]
+
+
 # ---- cancel = stop -------------------------------------------------------------------------
 
-@pytest.fixture
-def paced_api(engine: Engine) -> Iterator[LiveApi]:
-    yield from serve(engine, offline_stream_delay_ms=PACED_MS)
+@pytest.fixture(params=["memory", "redis"])
+def paced_api(request: pytest.FixtureRequest, engine: Engine) -> Iterator[LiveApi]:
+    overrides: dict[str, object] = {"offline_stream_delay_ms": PACED_MS}
+    if request.param == "redis":
+        overrides["redis_url"] = request.getfixturevalue("redis_url")
+    yield from serve(engine, **overrides)
 
 
 @pytest.fixture
