@@ -23,7 +23,7 @@ from chatkit.server import ChatKitServer
 from chatkit.types import (
     AssistantMessageContent, AssistantMessageContentPartAdded, AssistantMessageContentPartDone,
     AssistantMessageContentPartTextDelta, TaskItem, ThreadItem, ThreadItemAddedEvent, ThreadItemDoneEvent,
-    ThreadItemUpdatedEvent, ThreadMetadata, ThreadStreamEvent, UserMessageItem, UserMessageTextContent,
+    ThreadItemUpdatedEvent, ThreadMetadata, ThreadStreamEvent, UserMessageItem,
 )
 from sqlalchemy import Engine
 
@@ -35,7 +35,7 @@ from chatapp.db.types import utcnow
 from chatapp.services import inflight, turns
 from chatapp.services.conversations import title_from_message
 from chatapp.services.database import in_thread
-from chatapp.services.errors import NotFound, ServiceError
+from chatapp.services.errors import ServiceError
 from chatapp.services.ratelimit import RateLimiter
 from chatapp.services.turn_events import TextDelta, ToolFinished, ToolStarted, TurnDone, TurnFailed, UserMessageStored
 from chatapp.services.turn_store import KnownTurn, StartedTurn
@@ -47,7 +47,7 @@ FINAL_ERRORS = {"not_found", "invalid_request", "conflict", "idempotency_mismatc
 def message_text(item: UserMessageItem) -> str:
     """ChatKit sends text and tags; the pipeline stores text. A tag counts
     as the text it shows."""
-    return "".join(part.text if isinstance(part, UserMessageTextContent) else part.text for part in item.content)
+    return "".join(part.text for part in item.content)
 
 
 def stream_error(error: ServiceError) -> CustomStreamError:
@@ -68,7 +68,7 @@ class ChatappChatKitServer(ChatKitServer[ChatKitContext]):
             raise stream_error(error) from error
         context.conversation_id = begun.conversation_id
         context.answer_id = begun.answer.id if isinstance(begun, StartedTurn) else begun.answer_id
-        if thread.id in context.new_thread_ids and input_user_message is not None:
+        if thread.id in context.new_thread_ids and input_user_message is not None and isinstance(begun, StartedTurn):
             # The pipeline titled the conversation from the message; the SDK
             # sends the client the renamed thread after the next event.
             thread.title = title_from_message(message_text(input_user_message))
@@ -169,7 +169,7 @@ def stop_on_disconnect(engine: Engine, settings: Settings, context: ChatKitConte
     async def stop() -> None:
         try:
             await turns.stop(engine, settings, user_id=context.user_id, conversation_id=context.conversation_id)
-        except (ServiceError, NotFound):
+        except ServiceError:
             pass  # deleted meanwhile, or Redis down: the turn finishes and is stored as complete
 
     inflight.track(asyncio.get_running_loop().create_task(stop()))
