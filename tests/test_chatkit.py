@@ -422,8 +422,14 @@ def assert_refused(response: httpx.Response, status: int = 400) -> None:
 def test_malformed_requests_are_a_400(client: httpx.Client, alice: Account) -> None:
     for body in [b"not json", b"[]", b"{}", b'{"type": "threads.explode", "params": {}}',
                  b'{"type": "threads.create", "params": {}}', b'{"type": "items.list", "params": {"thread_id": 5}}',
-                 b'{"type": "threads.list", "params": {"limit": "many"}}']:
+                 b'{"type": "threads.list", "params": {"limit": "many"}}', b'{"type": "threads.list", "params": {}, "x": 1}']:
         assert_refused(post(client, alice, body))
+
+
+def test_a_message_is_one_text_part(client: httpx.Client, alice: Account) -> None:
+    two_parts = user_input("hello").model_copy(update={"content": [UserMessageTextContent(text="a"),
+                                                                    UserMessageTextContent(text="b")]})
+    assert_refused(post(client, alice, ThreadsCreateReq(params=ThreadCreateParams(input=two_parts))))
 
 
 def test_a_blank_or_oversized_message_is_a_400_before_any_thread(client: httpx.Client, alice: Account) -> None:
@@ -434,7 +440,9 @@ def test_a_blank_or_oversized_message_is_a_400_before_any_thread(client: httpx.C
 
 def test_attachments_are_declined(client: httpx.Client, alice: Account) -> None:
     create = AttachmentsCreateReq(params=AttachmentCreateParams(name="a.png", size=3, mime_type="image/png"))
-    assert_refused(post(client, alice, create))
+    response = post(client, alice, create)
+    assert_refused(response)
+    assert "threads.create" in response.json()["error"]  # names what is served
     message = user_input("look").model_copy(update={"attachments": ["atc_1"]})
     assert_refused(post(client, alice, ThreadsCreateReq(params=ThreadCreateParams(input=message))))
 
@@ -450,9 +458,9 @@ def test_unknown_threads_and_cursors(client: httpx.Client, alice: Account) -> No
     assert_refused(post(client, alice, ItemsListReq(params=ItemsListParams(thread_id="thr_nope"))), 404)
     assert_refused(post(client, alice, ItemsListReq(params=ItemsListParams(thread_id=str(uuid.uuid4())))), 404)
     thread_id = thread_id_of(create_thread(client, alice, "hello"))
-    assert_refused(post(client, alice, ItemsListReq(params=ItemsListParams(thread_id=thread_id, after="msg_x"))))
+    assert_refused(post(client, alice, ItemsListReq(params=ItemsListParams(thread_id=thread_id, after="msg_x"))), 404)
     assert_refused(post(client, alice, ItemsListReq(params=ItemsListParams(thread_id=thread_id, limit=-1))))
-    assert_refused(post(client, alice, ThreadsListReq(params=ThreadListParams(after=str(uuid.uuid4())))))
+    assert_refused(post(client, alice, ThreadsListReq(params=ThreadListParams(after=str(uuid.uuid4())))), 404)
     assert_refused(post(client, alice, ThreadsAddUserMessageReq(params=ThreadAddUserMessageParams(
         thread_id="nope", input=user_input("hi")))), 404)
 

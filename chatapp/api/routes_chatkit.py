@@ -3,10 +3,11 @@
 
 Everything this server declines is refused here, before the SDK runs and
 before any stream starts, so it is a 4xx in the API's error shape: a body
-that is no ChatKit request, attachments, feedback, transcription, actions,
-client tool output, someone else's (or no) thread, a retry of anything but
-the last message. Once a stream has started, failures travel as ChatKit
-error events.
+the document does not allow (`chatapp.api.chatkit_schemas`: so also
+attachments, feedback, dictation, actions, client tool output and
+structured input, which have no store here), someone else's (or no) thread,
+a retry of anything but the last message. Once a stream has started,
+failures travel as ChatKit error events.
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from chatkit.server import StreamingResult
-from chatkit.types import (
-    AttachmentsCreateReq, AttachmentsDeleteReq, ChatKitReq, ErrorEvent, InputTranscribeReq, ItemsFeedbackReq,
-    ThreadsAddClientToolOutputReq, ThreadsAddStructuredInputReq, ThreadsAddUserMessageReq, ThreadsCreateReq,
-    ThreadsCustomActionReq, ThreadsRetryAfterItemReq, ThreadsSyncCustomActionReq, UserMessageInput,
-)
+from chatkit.types import ChatKitReq, ErrorEvent, ThreadsAddUserMessageReq, ThreadsCreateReq, ThreadsRetryAfterItemReq
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Engine
 
+from chatapp.api.chatkit_schemas import ChatKitRequest
 from chatapp.api.deps import EngineDep, SettingsDep, TokenUser
 from chatapp.api.routes_chat import ERRORS, IdempotencyKey
+from chatapp.config import Settings
 from chatapp.chatkit.server import ChatappChatKitServer, stop_on_disconnect
 from chatapp.chatkit.store import ChatKitContext, read_last_turn, read_thread
 from chatapp.services import turns
@@ -34,36 +34,9 @@ from chatapp.services.database import in_thread
 from chatapp.services.errors import Conflict, InvalidInput, ServiceError
 
 logger = logging.getLogger("chatapp.chatkit")
-router = APIRouter(prefix="/api", tags=["chatkit"])
+# The web component posts JSON; a client that omits Content-Type is still read as JSON, as the SDK reads it.
+router = APIRouter(prefix="/api", tags=["chatkit"], strict_content_type=False)
 REQUESTS: TypeAdapter[Any] = TypeAdapter(ChatKitReq)
-DECLINED = {
-    AttachmentsCreateReq: "Attachments are not supported.",
-    AttachmentsDeleteReq: "Attachments are not supported.",
-    ItemsFeedbackReq: "Feedback is not stored. Switch the feedback actions off in the ChatKit options.",
-    InputTranscribeReq: "Dictation is not supported.",
-    ThreadsAddClientToolOutputReq: "This server calls no client tools.",
-    ThreadsAddStructuredInputReq: "This server asks for no structured input.",
-    ThreadsCustomActionReq: "This server defines no actions.",
-    ThreadsSyncCustomActionReq: "This server defines no actions.",
-}
-SUPPORTED = [
-    "threads.create", "threads.add_user_message", "threads.retry_after_item", "threads.get_by_id", "threads.list",
-    "threads.update", "threads.delete", "items.list",
-]
-REQUEST_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {
-            "type": "object",
-            "required": ["type", "params"],
-            "properties": {
-                "type": {"type": "string", "enum": SUPPORTED},
-                "params": {"type": "object", "description": "As the openai-chatkit SDK defines it for `type`."},
-                "metadata": {"type": "object"},
-            },
-        }}},
-    },
-}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     200: {
@@ -85,19 +58,12 @@ def parse(body: bytes) -> Any:
         raise InvalidInput(f"Not a ChatKit request: {problems}.") from None
 
 
-def check_input(message: UserMessageInput) -> None:
-    if message.attachments:
-        raise InvalidInput("Attachments are not supported.")
-    turns.validate_message("".join(part.text for part in message.content))
-
-
-async def admit(request: Any, context: ChatKitContext, engine: Any) -> None:
-    """Refuse, as a 4xx, what the stream could only answer with an error."""
-    declined = DECLINED.get(type(request))
-    if declined:
-        raise InvalidInput(declined)
+async def admit(request: Any, context: ChatKitContext, engine: Engine) -> None:
+    """Refuse, as a 4xx, what the stream could only answer with an error
+    (the request's shape was checked against the document already; its
+    patterns, such as a message that is not blank, are checked here)."""
     if isinstance(request, (ThreadsCreateReq, ThreadsAddUserMessageReq)):
-        check_input(request.params.input)
+        turns.validate_message("".join(part.text for part in request.params.input.content))
     if isinstance(request, (ThreadsAddUserMessageReq, ThreadsRetryAfterItemReq)):
         await in_thread(read_thread, engine, user_id=context.user_id, thread_id=request.params.thread_id)
     if isinstance(request, ThreadsRetryAfterItemReq):
@@ -113,7 +79,9 @@ def error_frame(message: str) -> bytes:
     return b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n"
 
 
-async def guarded(result: StreamingResult, context: ChatKitContext, engine: Any, settings: Any) -> AsyncIterator[bytes]:
+async def guarded(
+    result: StreamingResult, context: ChatKitContext, engine: Engine, settings: Settings,
+) -> AsyncIterator[bytes]:
     """The SDK's stream, ended by an error event rather than a broken
     response if something fails after it started; and a client that leaves
     before the end stops the turn."""
@@ -134,9 +102,9 @@ async def guarded(result: StreamingResult, context: ChatKitContext, engine: Any,
             stop_on_disconnect(engine, settings, context)
 
 
-@router.post("/chatkit", responses=RESPONSES, openapi_extra=REQUEST_DOC, response_model=None)
+@router.post("/chatkit", responses=RESPONSES, response_model=None)
 async def chatkit(
-    request: Request, user_id: TokenUser, engine: EngineDep, settings: SettingsDep,
+    request: Request, _body: ChatKitRequest, user_id: TokenUser, engine: EngineDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """The ChatKit protocol: one JSON request with a `type`, answered with

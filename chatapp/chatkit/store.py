@@ -85,12 +85,12 @@ def tool_item_id(answer_id: uuid.UUID | str, position: int) -> str:
 
 
 def parse_item_id(item_id: str) -> tuple[uuid.UUID, int | None]:
-    """(message id, tool position or None); InvalidInput if it is no item id."""
+    """(message id, tool position or None); NotFound if it is no item id."""
     message_part, _, position = item_id.partition(TOOL_MARK)
     try:
         return uuid.UUID(message_part), (int(position) if position else None)
     except ValueError:
-        raise InvalidInput("No such item in this thread.") from None
+        raise NotFound("No such item in this thread.") from None
 
 
 # ---- rows -> ChatKit types ------------------------------------------------------
@@ -171,7 +171,7 @@ def read_threads(engine: Engine, *, user_id: uuid.UUID, limit: int, after: str |
                 .where(Conversation.id == _cursor_thread(after), Conversation.user_id == user_id)
             ).first()
             if cursor is None:
-                raise InvalidInput("after names no thread of yours.")
+                raise NotFound("after names no thread of yours.")
             if newest_first:
                 query = query.where(or_(Conversation.updated_at < cursor.updated_at,
                                         and_(Conversation.updated_at == cursor.updated_at, Conversation.id < cursor.id)))
@@ -192,7 +192,7 @@ def _cursor_thread(after: str) -> uuid.UUID:
     try:
         return uuid.UUID(after)
     except ValueError:
-        raise InvalidInput("after names no thread of yours.") from None
+        raise NotFound("after names no thread of yours.") from None
 
 
 def _messages_from(connection: Connection, conversation_id: uuid.UUID, *, seq: int, count: int) -> list[StoredMessage]:
@@ -261,16 +261,13 @@ def _item_key(connection: Connection, conversation_id: uuid.UUID, item_id: str) 
         select(Message.seq).where(Message.id == message_id, Message.conversation_id == conversation_id)
     ).scalar()
     if seq is None:
-        raise InvalidInput("after names no item of this thread.")
+        raise NotFound("after names no item of this thread.")
     return (seq, 0, position) if position is not None else (seq, 1, 0)
 
 
 def read_item(engine: Engine, *, user_id: uuid.UUID, thread_id: str, item_id: str) -> ThreadItem:
     conversation_id = thread_uuid(thread_id)
-    try:
-        message_id, position = parse_item_id(item_id)
-    except InvalidInput:
-        raise NotFound("Item not found.") from None
+    message_id, position = parse_item_id(item_id)
     with transaction(engine) as connection:
         conversations.owned_conversation(connection, user_id=user_id, conversation_id=conversation_id)
         seq = connection.execute(
