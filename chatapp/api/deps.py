@@ -99,3 +99,13 @@ def client_address(request: Request) -> str:
 
 
 ClientIp = Annotated[str, Depends(client_address)]
+
+
+
+async def token_caller_checked(engine: EngineDep, identity: Annotated[Identity, Depends(token_identity)]) -> Identity:
+    """For routes without a user in the path (ChatKit): the token's own
+    user, once the token is valid, not revoked and names an existing user."""
+    return await in_thread(current_identity, engine, identity)
+
+
+TokenCaller = Annotated[Identity, Depends(token_caller_checked)]

@@ -195,6 +195,7 @@ def insert_conversation(
 def store_new_turn(
     engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str, tokens: int,
     key: KeyUse | None, token_budget: int, turn_timeout_seconds: float, token_version: int | None = None,
+    new_conversation_id: uuid.UUID | None = None, user_message_id: uuid.UUID | None = None,
 ) -> StartedTurn | KnownTurn:
     """Commit the user message and its in-progress answer together, with the
     history they are answered from, before the agent runs: a failing or
@@ -203,7 +204,7 @@ def store_new_turn(
     revoked token (None: the caller checked the token itself)."""
     answer_id = uuid.uuid4()
     is_new = conversation_id is None
-    conversation_id = conversation_id or uuid.uuid4()
+    conversation_id = conversation_id or new_conversation_id or uuid.uuid4()
     try:
         with transaction(engine) as connection:
             if key is not None:
@@ -222,7 +223,7 @@ def store_new_turn(
                     token_version=token_version,
                 )
             now = utcnow()
-            user_message = StoredMessage(uuid.uuid4(), seq, "user", content, "complete", now, tokens, tokens_before)
+            user_message = StoredMessage(user_message_id or uuid.uuid4(), seq, "user", content, "complete", now, tokens, tokens_before)
             answer = new_answer(conversation_id, seq=seq + 1, reply_to=user_message.id,
                                 tokens_before=tokens_before + tokens, answer_id=answer_id)
             connection.execute(INSERT_MESSAGES, [message_row(conversation_id, user_message), message_row(conversation_id, answer)])

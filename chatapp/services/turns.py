@@ -125,12 +125,16 @@ async def count_turn(engine: Engine, limiter: RateLimiter | None, key: KeyUse | 
 async def begin_turn(
     engine: Engine, settings: Settings, *, user_id: uuid.UUID, message: Any,
     conversation_id: uuid.UUID | None = None, idempotency_key: str | None = None, limiter: RateLimiter | None = None,
-    token_version: int | None = None,
+    token_version: int | None = None, new_conversation_id: uuid.UUID | None = None,
+    user_message_id: uuid.UUID | None = None,
 ) -> StartedTurn | KnownTurn:
     """Validate and store a new user message with its in-progress answer,
     or find the turn an Idempotency-Key already names. Surfaces pass the
     caller's `token_version`: the turn's first statement refuses a revoked
-    token (so the chat path checks revocation without a query of its own)."""
+    token (so the chat path checks revocation without a query of its own).
+    A surface whose client already holds ids for the new conversation or
+    message (ChatKit names its thread and item before the turn) passes them,
+    so the stored rows carry the ids the client shows."""
     begun_at = time.perf_counter()
     content = validate_message(message)
     key = key_use(idempotency_key, user_id=user_id, route="chat",
@@ -141,6 +145,7 @@ async def begin_turn(
         turn_store.store_new_turn, engine, user_id=user_id, conversation_id=conversation_id, content=content,
         tokens=message_tokens(content), key=key, token_budget=settings.history_token_budget,
         turn_timeout_seconds=settings.turn_timeout_seconds, token_version=token_version,
+        new_conversation_id=new_conversation_id, user_message_id=user_message_id,
     )
     if isinstance(begun, StartedTurn):
         begun.begun_at = begun_at
