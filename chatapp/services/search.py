@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, Integer, String, Uuid, bindparam, text
 from sqlalchemy.types import DateTime
 
-from chatapp.db.search import FTS_TABLE, SEARCH_VECTOR
+from chatapp.db.search import FTS_TABLE, SEARCH_USER, SEARCH_VECTOR
 from chatapp.db.types import iso_z
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidInput
@@ -29,10 +29,12 @@ TOKEN = re.compile(r"[^\W_]+")
 
 HIT_COLUMNS = """m.id AS message_id, m.conversation_id, c.title, m.role, m.seq, m.created_at, m.content"""
 # ts_rank and bm25 put the most relevant first; ties go to the newest.
+# On PostgreSQL the owner is in the GIN index beside the words, so only the
+# user's own matches are read.
 POSTGRESQL_SEARCH = f"""
 SELECT {HIT_COLUMNS}
 FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id
-WHERE c.user_id = :user_id AND m.{SEARCH_VECTOR} @@ to_tsquery('simple', :query)
+WHERE m.{SEARCH_USER} = :user_id AND m.{SEARCH_VECTOR} @@ to_tsquery('simple', :query)
 ORDER BY ts_rank(m.{SEARCH_VECTOR}, to_tsquery('simple', :query)) DESC, m.created_at DESC, m.id
 LIMIT :limit OFFSET :offset
 """
