@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 from alembic import context
 import chatapp.db  # noqa: F401  (registers every table on SQLModel.metadata)
 from chatapp.config import get_settings
+from chatapp.db.search import include_in_comparison
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("database_url"):
@@ -44,6 +45,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=url.startswith("sqlite"),
             compare_type=True,
+            include_object=include_in_comparison,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -161,6 +161,26 @@ class TaskList(BaseModel):
     tasks: list[TaskOut]
 
 
+class SnippetPartOut(BaseModel):
+    text: str
+    match: bool
+
+
+class SearchHit(BaseModel):
+    conversation_id: str
+    conversation_title: str
+    message_id: str
+    role: Literal["user", "assistant"]
+    seq: int
+    created_at: str
+    snippet: list[SnippetPartOut] = Field(description="The text around the first match, in parts; matching words have `match: true`.")
+
+
+class SearchResults(BaseModel):
+    hits: list[SearchHit]
+    has_more: bool
+
+
 class Health(BaseModel):
     status: Literal["ok", "error"]
     database: Literal["ok", "unavailable"]

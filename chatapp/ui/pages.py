@@ -13,6 +13,7 @@ from chatapp.ui.components.header import header
 from chatapp.ui.components.sidebar import sidebar
 from chatapp.ui.components.tasks_panel import tasks_panel
 from chatapp.ui.components.thread import thread
+from chatapp.ui.components.search_box import SEARCH_SHORTCUT_JS
 from chatapp.ui.components.thread_scroll import THREAD_SCROLL_JS
 from chatapp.ui.state import HOME_ROUTE, LOGIN_ROUTE, SIGNUP_ROUTE, AuthState
 
@@ -44,7 +45,7 @@ def chat_page() -> rx.Component:
         scrim(),
         class_name="app-shell",
         id="chat-page",
-        on_mount=rx.call_script(THREAD_SCROLL_JS),
+        on_mount=[rx.call_script(THREAD_SCROLL_JS), rx.call_script(SEARCH_SHORTCUT_JS)],
     )
 
 

@@ -102,3 +102,20 @@ def read_page(engine: Engine, *, user_id: uuid.UUID, conversation_id: str | None
     except NotFound:
         data.not_found = True
     return data
+
+
+# Most pages read to bring a search hit into the thread (5,000 messages).
+MAX_FOCUS_PAGES = 100
+
+
+def read_back_to(engine: Engine, *, user_id: uuid.UUID, thread: Thread, seq: int) -> Thread:
+    """The thread with older pages prepended until message `seq` is in it
+    (or MAX_FOCUS_PAGES were read)."""
+    messages, has_older = list(thread.messages), thread.has_older
+    conversation_id = uuid.UUID(thread.conversation_id)
+    for _ in range(MAX_FOCUS_PAGES):
+        if not messages or not has_older or messages[0].seq <= seq:
+            break
+        older = read_thread(engine, user_id=user_id, conversation_id=conversation_id, before_seq=messages[0].seq)
+        messages, has_older = older.messages + messages, older.has_older
+    return dataclasses.replace(thread, messages=messages, has_older=has_older)

@@ -19,7 +19,7 @@ from chatapp.db import get_engine
 from chatapp.services import turns
 from chatapp.services.database import in_thread
 from chatapp.services.errors import NotFound, ServiceError
-from chatapp.ui.reads import PageData, parse_conversation_id, read_page, read_thread
+from chatapp.ui.reads import PageData, Thread, parse_conversation_id, read_back_to, read_page, read_thread
 from chatapp.ui.sidebar_state import SidebarState, TasksState
 from chatapp.ui.state import AuthState
 from chatapp.ui.views import MessageView
@@ -31,6 +31,23 @@ def conversation_in_path(path: str) -> str:
     """`/chat/<id>` → "<id>"; `/chat` → "" (a new chat)."""
     parts = [part for part in str(path).split("?")[0].split("/") if part]
     return parts[1] if len(parts) >= 2 and parts[0] == "chat" else ""
+
+
+def scroll_to_message_js(seq: int) -> str:
+    """Unpin the thread from the bottom and bring message `seq` to the
+    middle, once it is rendered (tried for at most 5 s), and again after
+    late layout (Markdown, timestamps) has settled."""
+    return f"""(() => {{
+  let tries = 0;
+  const reveal = (again) => {{
+    const el = document.getElementById("message-{int(seq)}");
+    if (!el) {{ if (++tries < 50) setTimeout(() => reveal(again), 100); return; }}
+    if (window.__threadScroll) window.__threadScroll.pinned = false;
+    el.scrollIntoView({{block: "center"}});
+    if (again) setTimeout(() => reveal(false), 400);
+  }};
+  reveal(true);
+}})()"""
 
 
 class ThreadState(AuthState):
@@ -45,6 +62,12 @@ class ThreadState(AuthState):
     not_found: bool = False
     loaded: bool = False
     loading_older: bool = False
+    # A search hit being opened: its message is read into the thread,
+    # scrolled to and highlighted (SearchState.open_hit sets these).
+    focus_conversation: str = ""
+    focus_seq: int = 0
+    focus_id: str = ""
+    focus_pending: bool = False  # not yet read into the thread and scrolled to
 
     @rx.var
     def is_empty(self) -> bool:
@@ -122,6 +145,10 @@ class ThreadState(AuthState):
                 except NotFound:
                     running = None
             data = await in_thread(read_page, engine, user_id=user_id, conversation_id=route_id)
+            if self.focus_pending and data.thread is not None and self.focus_conversation == data.thread.conversation_id:
+                data.thread = await in_thread(
+                    read_back_to, engine, user_id=user_id, thread=data.thread, seq=self.focus_seq
+                )
         except ServiceError as error:
             # Show nothing rather than the previous page under this URL.
             self.current_id, self.title, self.messages, self.has_older = route_id, "", [], False
@@ -131,10 +158,40 @@ class ThreadState(AuthState):
             return rx.toast.error(error.message)
         if keep:  # this tab's own turn: its sender goes on following it
             await self.show_page(data, route_id, live_answer=turn.live_answer)
-            return None
+            return self._take_focus()
         live_answer = str(running) if running else ""
         await self.show_page(data, route_id, live_answer=live_answer)
-        return turn.page_loaded(self.current_id, live_answer)
+        following, focus = turn.page_loaded(self.current_id, live_answer), self._take_focus()
+        return [event for event in (following, focus) if event is not None] or None
+
+    def _take_focus(self) -> Any:
+        """After a read: scroll to the hit being opened if it is in this
+        thread (once; it stays highlighted); on any other page, forget it."""
+        if self.focus_conversation != self.current_id:
+            self.focus_conversation, self.focus_seq, self.focus_id, self.focus_pending = "", 0, "", False
+            return None
+        if not self.focus_pending:
+            return None
+        self.focus_pending = False
+        return rx.call_script(scroll_to_message_js(self.focus_seq))
+
+    @rx.event
+    async def reveal_focus(self) -> Any:
+        """A hit in the conversation already shown: read older pages until
+        it is in the thread, then scroll to it."""
+        user_id, stop = await self._user_or_sign_out()
+        if user_id is None:
+            return stop
+        if self.messages and self.messages[0].seq > self.focus_seq and self.has_older:
+            current = Thread(self.current_id, self.title, self.messages, self.has_older)
+            try:
+                extended = await in_thread(read_back_to, get_engine(), user_id=user_id, thread=current, seq=self.focus_seq)
+            except ServiceError as error:
+                return rx.toast.error(error.message)
+            if extended.conversation_id != self.current_id:
+                return None
+            self.messages, self.has_older = extended.messages, extended.has_older
+        return self._take_focus()
 
     @rx.event
     async def load_older(self) -> Any:

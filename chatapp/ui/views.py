@@ -160,3 +160,30 @@ def task_view(task: dict[str, Any]) -> TaskView:
         description=str(task.get("description") or ""),
         completed=bool(task.get("completed")),
     )
+
+
+@dataclasses.dataclass
+class SnippetPartView:
+    text: str = ""
+    match: bool = False
+
+
+@dataclasses.dataclass
+class SearchHitView:
+    """One search result in the sidebar: where it is, and its snippet."""
+
+    conversation_id: str = ""
+    conversation_title: str = ""
+    message_id: str = ""
+    role: str = "user"
+    seq: int = 0
+    created_at: str = ""
+    snippet: list[SnippetPartView] = dataclasses.field(default_factory=list)
+
+
+def search_hit_view(hit: dict[str, Any]) -> SearchHitView:
+    return SearchHitView(
+        conversation_id=hit["conversation_id"], conversation_title=hit["conversation_title"],
+        message_id=hit["message_id"], role=hit["role"], seq=hit["seq"], created_at=hit["created_at"],
+        snippet=[SnippetPartView(part["text"], part["match"]) for part in hit["snippet"]],
+    )

@@ -1,4 +1,4 @@
-"""The conversation list: newest first, the open one highlighted, with
+"""The search box and the conversation list: newest first, the open one highlighted, with
 inline rename and delete-with-confirmation. On a phone it slides in over
 the thread (the CSS in assets/chat.css collapses it)."""
 
@@ -11,6 +11,8 @@ from chatapp.ui.sidebar_state import SidebarState
 from chatapp.ui.thread_state import ThreadState
 from chatapp.ui.components.account_menu import account_menu, delete_account_dialog, password_dialog
 from chatapp.ui.components.auth_forms import brand
+from chatapp.ui.components.search_box import search_box, search_results
+from chatapp.ui.search_state import SearchState
 from chatapp.ui.views import ConversationView
 
 
@@ -177,7 +179,8 @@ def sidebar() -> rx.Component:
             variant="soft",
             class_name="new-chat",
         ),
-        conversation_list(),
+        search_box(),
+        rx.cond(SearchState.query == "", conversation_list(), search_results()),
         account_footer(),
         delete_dialog(),
         password_dialog(),

@@ -44,7 +44,10 @@ def user_message(message: rx.Var[MessageView]) -> rx.Component:
     return rx.box(
         rx.box(rx.text(message.content, class_name="user-text"), class_name="bubble"),
         timestamp(message),
-        class_name=rx.cond(message.pending, "message user pending", "message user"),
+        class_name=rx.cond(
+            message.pending, "message user pending",
+            rx.cond(ThreadState.focus_id == message.id, "message user search-focus", "message user"),
+        ),
         id=f"message-{message.seq}",
         custom_attrs={"data-role": "user"},
     )
@@ -125,7 +128,7 @@ def assistant_message(message: rx.Var[MessageView]) -> rx.Component:
             ),
             class_name="assistant-body",
         ),
-        class_name="message assistant",
+        class_name=rx.cond(ThreadState.focus_id == message.id, "message assistant search-focus", "message assistant"),
         id=f"message-{message.seq}",
         custom_attrs={"data-role": "assistant", "data-status": message.status, "data-answer-id": message.id},
     )
