@@ -35,8 +35,12 @@ def count_tokens(text: str) -> int:
 
 def message_tokens(content: str, tool_calls: list[tuple[str, dict[str, Any], Any]] = ()) -> int:  # type: ignore[assignment]
     """What one stored message costs in the model's input: its text plus,
-    for each tool call, the call's arguments and its result."""
+    for each tool call, the call's arguments and its result. Keys are
+    counted sorted: PostgreSQL's JSONB hands objects back in its own key
+    order, and a count must not change when a stored message is read back
+    (an export recounted on import)."""
     total = ITEM_OVERHEAD_TOKENS + count_tokens(content)
     for name, parameters, result in tool_calls:
-        total += 2 * ITEM_OVERHEAD_TOKENS + count_tokens(name + json.dumps(parameters) + json.dumps(result))
+        total += 2 * ITEM_OVERHEAD_TOKENS + count_tokens(
+            name + json.dumps(parameters, sort_keys=True) + json.dumps(result, sort_keys=True))
     return total
