@@ -9,6 +9,7 @@ import reflex as rx
 from chatapp.ui.state import AuthState
 from chatapp.ui.sidebar_state import SidebarState
 from chatapp.ui.thread_state import ThreadState
+from chatapp.ui.transfer_state import IMPORT_UPLOAD_ID, TransferState
 from chatapp.ui.components.auth_forms import brand
 from chatapp.ui.views import ConversationView
 
@@ -151,6 +152,21 @@ def delete_dialog() -> rx.Component:
     )
 
 
+def import_button() -> rx.Component:
+    """Picking a file imports it at once (a JSON export of a conversation)."""
+    return rx.upload.root(
+        rx.button(rx.icon("upload", size=14), "Import", variant="ghost", color_scheme="gray", size="2",
+                  id="import-button", title="Import a conversation exported as JSON", type="button"),
+        id=IMPORT_UPLOAD_ID,
+        accept={"application/json": [".json"]},
+        max_files=1,
+        multiple=False,
+        no_drag=True,
+        on_drop=TransferState.import_file(rx.upload_files(upload_id=IMPORT_UPLOAD_ID)),
+        class_name="import-upload",
+    )
+
+
 def sidebar() -> rx.Component:
     return rx.box(
         rx.hstack(
@@ -175,6 +191,7 @@ def sidebar() -> rx.Component:
             variant="soft",
             class_name="new-chat",
         ),
+        import_button(),
         conversation_list(),
         account_footer(),
         delete_dialog(),
