@@ -26,7 +26,7 @@ from chatapp.services.conversations import DEFAULT_TITLE, MAX_TITLE_LENGTH, owne
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidAuth, InvalidInput
 from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, StoredToolCall, rows_to_messages
-from chatapp.services.text import MAX_INT32, unstorable_reason
+from chatapp.services.text import MAX_INT32, NOT_BLANK_PATTERN, unstorable_reason
 from chatapp.services.tokens import message_tokens
 
 FORMAT_VERSION = 1
@@ -67,7 +67,7 @@ class ExportedMessage(_Strict):
 
 class ExportedConversation(_Strict):
     id: str | None = Field(None, max_length=64)
-    title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH)
+    title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH, json_schema_extra={"pattern": NOT_BLANK_PATTERN})
     created_at: datetime | None = None
     updated_at: datetime | None = None
     token_total: int | None = Field(None, ge=0, description="Recounted on import.")
@@ -81,7 +81,7 @@ class ConversationExport(_Strict):
     type: Literal["chatapp.conversation"] = DOCUMENT_TYPE
     exported_at: datetime | None = None
     conversation: ExportedConversation
-    messages: Annotated[list[ExportedMessage], Field(max_length=MAX_IMPORT_MESSAGES)]
+    messages: Annotated[list[ExportedMessage], Field(min_length=1, max_length=MAX_IMPORT_MESSAGES)]
 
 
 # ---- export --------------------------------------------------------------------
