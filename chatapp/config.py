@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # --- Hardening (see README, "Security") ---
     # Request bodies under /api and /mcp larger than this get 413 before they are read.
     max_body_bytes: int = 64 * 1024
+    # The conversation import's own cap (a whole exported conversation), above the general one.
+    import_max_bytes: int = 10 * 1024 * 1024
     # Origins allowed to call the backend from a browser (comma-separated).
     # Unset: the web UI's own origin (localhost / 127.0.0.1 on FRONTEND_PORT and BACKEND_PORT).
     cors_origins: str | None = None

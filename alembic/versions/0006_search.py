@@ -1,7 +1,7 @@
 """Full-text search over messages: PostgreSQL tsvector + owner in one GIN (btree_gin), SQLite FTS5 + triggers
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-23 21:30:00
 """
 

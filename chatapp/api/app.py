@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatapp.config import Settings, get_settings
 from chatapp.api import (
     routes_accounts, routes_auth, routes_chat, routes_chatkit, routes_health, routes_metrics, routes_search,
-    routes_tasks, routes_turns,
+    routes_tasks, routes_transfer, routes_turns,
 )
 from chatapp.api.draining import DrainingMiddleware
 from chatapp.api.errors import error_response, install_error_handlers
@@ -72,14 +72,14 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     api.state.chatkit = ChatappChatKitServer(engine, settings, api.state.limiter)
     install_error_handlers(api)
     api.add_middleware(DrainingMiddleware)
-    api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes)
+    api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes, import_max_bytes=settings.import_max_bytes)
     api.add_middleware(RequestObserver)  # outermost: it sees every answer, the shield's own included
     # Accounts last: `DELETE /api/{user_id}` must not shadow a fixed path.
-    for module in (routes_auth, routes_chat, routes_turns, routes_tasks, routes_search, routes_health,
+    for module in (routes_auth, routes_transfer, routes_chat, routes_turns, routes_tasks, routes_search, routes_health,
                    routes_metrics, routes_chatkit, routes_accounts):
         api.include_router(module.router)
     mount_mcp(api, mcp_app)
-    add_api_fallback(api, [module.router for module in (routes_auth, routes_chat, routes_tasks, routes_search,
+    add_api_fallback(api, [module.router for module in (routes_auth, routes_transfer, routes_chat, routes_tasks, routes_search,
                                                         routes_health, routes_chatkit, routes_accounts)])
     return api
 

@@ -3,7 +3,8 @@ Reflex mounts the app, Reflex's own routes):
 
 - every HTTP response gets the security headers (`X-Content-Type-Options`,
   `Referrer-Policy`, and a Content-Security-Policy for the web UI's pages);
-- request bodies under `/api` and `/mcp` are capped before they are read in
+- request bodies under `/api` and `/mcp` are capped (`MAX_BODY_BYTES`; the
+  conversation import has its own `IMPORT_MAX_BYTES`) before they are read in
   full: a declared `Content-Length` over the cap is answered 413 at once,
   without reading a byte; a streamed (chunked) body is counted as it arrives
   and refused the moment it passes the cap;
@@ -63,10 +64,20 @@ def security_headers(path: str) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+# The one route whose body may be larger: a whole exported conversation.
+IMPORT_PATH = re.compile(r"^/api/[^/]+/conversations/import$")
+
+
 class ApiShield:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, import_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.import_max_bytes = import_max_bytes or max_body_bytes
+
+    def body_limit(self, scope: Scope, path: str) -> int:
+        if scope.get("method") == "POST" and IMPORT_PATH.match(path):
+            return self.import_max_bytes
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,7 +112,7 @@ class ApiShield:
             await send(message)
 
         capped = path.startswith(CAPPED_PREFIXES)
-        limit = self.max_body_bytes
+        limit = self.body_limit(scope, path)
         if path.startswith("/api") and CONTROL_CHARS.search(path):
             # No route segment may hold one; answered here so no router can miss it.
             await self.answer(send_with_headers, 400, "invalid_request", "The path contains control characters.")

@@ -6,20 +6,22 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Path, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 
-from chatapp.api.deps import ChatCaller, CurrentUser, EngineDep, LimiterDep, SettingsDep
+from chatapp.api.deps import UUID_PATH, ChatCaller, CurrentUser, EngineDep, LimiterDep, SettingsDep
 from chatapp.api.routes_chat import ERRORS, STREAM_DOC, ConversationId, IdempotencyKey, conversation_uuid, event_stream
-from chatapp.api.schemas import ChatResponse
+from chatapp.api.schemas import ChatResponse, EditRequest
 from chatapp.config import Settings
 from chatapp.services.auth import Identity
 from chatapp.services import turns
 from chatapp.services.ratelimit import RateLimiter
+from chatapp.services.text import parse_uuid
 
 router = APIRouter(prefix="/api/{user_id}/conversations/{conversation_id}", tags=["turns"])
 Accept = Annotated[str | None, Header(description="`text/event-stream` to stream the answer like /chat/stream.")]
+MessageId = Annotated[str, Path(json_schema_extra=UUID_PATH)]
 ANSWER_DOC: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     200: {
@@ -70,6 +72,27 @@ async def regenerate(
     return await answer_again(regenerate=True, conversation_id=conversation_id, caller=caller, engine=engine,
                               settings=settings, limiter=limiter, accept=accept,
                               idempotency_key=idempotency_key)
+
+
+@router.patch("/messages/{message_id}", response_model=None, responses=ANSWER_DOC)
+async def edit_and_resend(
+    conversation_id: ConversationId, message_id: MessageId, body: EditRequest, caller: ChatCaller, engine: EngineDep,
+    settings: SettingsDep, limiter: LimiterDep, accept: Accept = None, idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any] | StreamingResponse:
+    """Edit the last message you sent and have it answered again: its text
+    is replaced, its answer discarded and written again in place (same id,
+    same seq), like regenerate. 409 for any other message, or while its
+    answer is still being written; 404 for a message not in the
+    conversation."""
+    user_id = caller.user_id
+    begun = await turns.begin_edit(
+        engine, settings, user_id=user_id, conversation_id=conversation_uuid(conversation_id),
+        message_id=parse_uuid(message_id, "message_id"), content=body.content, idempotency_key=idempotency_key,
+        limiter=limiter, token_version=caller.token_version,
+    )
+    if accept and "text/event-stream" in accept:
+        return event_stream(turns.turn_events(engine, settings, begun, user_id=user_id))
+    return await turns.turn_outcome(engine, settings, begun, user_id=user_id)
 
 
 @router.post("/stop", status_code=202, responses={**ERRORS, 202: {"description": "Stopping"},

@@ -87,12 +87,20 @@ class ChatRequest(StrictBody):
     conversation_id: ApiUUID | None = None
 
 
+class EditRequest(StrictBody):
+    content: Annotated[Text, Field(
+        max_length=MAX_MESSAGE_CHARS, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description="The message's new text: up to 5000 characters (code points), not only whitespace.",
+    )]
+
+
 class ToolCallOut(BaseModel):
     id: str
     tool_name: str
     parameters: dict[str, Any]
     result: Any
     executed_at: str
+    imported: bool = Field(description="True for a tool call that came in with an imported conversation.")
 
 
 class MessageOut(BaseModel):

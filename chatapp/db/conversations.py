@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, false, text
 from sqlmodel import Column, Field, SQLModel
 
 from chatapp.db.types import JSONValue, UTCDateTime, utcnow
@@ -78,3 +78,6 @@ class ToolCall(SQLModel, table=True):
     parameters: dict[str, Any] = Field(sa_column=Column(JSONValue, nullable=False))
     result: Any = Field(default=None, sa_column=Column(JSONValue, nullable=True))
     executed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # Came in with an imported conversation: the recorded result of a call
+    # made elsewhere (or earlier), not something this app's tools did.
+    imported: bool = Field(default=False, sa_column_kwargs={"server_default": false()}, nullable=False)

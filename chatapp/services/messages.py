@@ -25,6 +25,7 @@ class StoredToolCall:
     parameters: dict[str, Any]
     result: Any
     executed_at: datetime
+    imported: bool = False
 
     def view(self) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class StoredToolCall:
             "parameters": self.parameters,
             "result": self.result,
             "executed_at": iso_z(self.executed_at),
+            "imported": self.imported,
         }
 
 
@@ -70,6 +72,7 @@ MESSAGE_COLUMNS = (
     Message.token_count, Message.tokens_before, Message.error_code, Message.reply_to, Message.started_at,
 )
 TOOL_CALL_AT = len(MESSAGE_COLUMNS)
+TOOL_CALL_FIELDS = 7  # id, call_id, tool_name, parameters, result, executed_at, imported
 
 
 def _tail_statement(*, budgeted: bool, bounded: bool) -> Any:
@@ -106,7 +109,7 @@ def _tail_statement(*, budgeted: bool, bounded: bool) -> Any:
         select(
             *page.c,
             ToolCall.id.label("tool_call_id"), ToolCall.call_id, ToolCall.tool_name, ToolCall.parameters,
-            ToolCall.result, ToolCall.executed_at,
+            ToolCall.result, ToolCall.executed_at, ToolCall.imported,
         )
         .select_from(page.outerjoin(ToolCall, ToolCall.message_id == page.c.id))
         .order_by(page.c.seq, ToolCall.position)
@@ -124,7 +127,7 @@ def rows_to_messages(rows: Any) -> list[StoredMessage]:
         if not messages or messages[-1].id != row[0]:
             messages.append(StoredMessage(*row[:TOOL_CALL_AT]))
         if row[TOOL_CALL_AT] is not None:
-            messages[-1].tool_calls.append(StoredToolCall(*row[TOOL_CALL_AT:TOOL_CALL_AT + 6]))
+            messages[-1].tool_calls.append(StoredToolCall(*row[TOOL_CALL_AT:TOOL_CALL_AT + TOOL_CALL_FIELDS]))
     return messages
 
 

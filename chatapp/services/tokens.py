@@ -39,8 +39,12 @@ def message_tokens(
 ) -> int:
     """What one stored message costs in the model's input: its text plus,
     for each tool call, the call's arguments and its result. `content_tokens`
-    when the caller already counted the text (it is not encoded twice)."""
+    when the caller already counted the text (it is not encoded twice). Keys
+    are counted sorted: PostgreSQL's JSONB hands objects back in its own key
+    order, and a count must not change when a stored message is read back
+    (an export recounted on import)."""
     total = ITEM_OVERHEAD_TOKENS + (count_tokens(content) if content_tokens is None else content_tokens)
     for name, parameters, result in tool_calls:
-        total += 2 * ITEM_OVERHEAD_TOKENS + count_tokens(name + json.dumps(parameters) + json.dumps(result))
+        total += 2 * ITEM_OVERHEAD_TOKENS + count_tokens(
+            name + json.dumps(parameters, sort_keys=True) + json.dumps(result, sort_keys=True))
     return total

@@ -257,12 +257,47 @@ def _answer_to(connection: Connection, conversation_id: uuid.UUID, user_message:
     return StoredMessage(*row) if row else None
 
 
+@dataclass(frozen=True)
+class Edit:
+    """Edit and resend: the last user message's new text."""
+
+    message_id: uuid.UUID
+    content: str
+    tokens: int
+
+
+def _edit_last_user_message(
+    connection: Connection, conversation_id: uuid.UUID, user_message: StoredMessage | None, edit: Edit,
+) -> StoredMessage:
+    """Only the last user message can be edited: what came after any other
+    one was answered from it. Its new token count shifts `tokens_before` of
+    what follows it (its answer), so history windows stay exact."""
+    if user_message is None or user_message.id != edit.message_id:
+        exists = connection.execute(
+            select(Message.id).where(Message.conversation_id == conversation_id, Message.id == edit.message_id)
+        ).first()
+        if exists is None:
+            raise NotFound("Message not found.", conversation_id=conversation_id)
+        raise Conflict("Only the last message you sent can be edited.", conversation_id=conversation_id)
+    delta = edit.tokens - user_message.token_count
+    connection.execute(update(Message).where(Message.id == user_message.id).values(content=edit.content, token_count=edit.tokens))
+    if delta:
+        connection.execute(
+            update(Message).where(Message.conversation_id == conversation_id, Message.seq > user_message.seq)
+            .values(tokens_before=Message.tokens_before + delta)
+        )
+        connection.execute(ADD_TOKENS, {"b_conversation_id": conversation_id, "b_tokens": delta, "b_now": utcnow()})
+    user_message.content, user_message.token_count = edit.content, edit.tokens
+    return user_message
+
+
 def store_answer_again(
     engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, regenerate: bool, key: KeyUse | None,
-    token_budget: int, turn_timeout_seconds: float, token_version: int | None = None,
+    token_budget: int, turn_timeout_seconds: float, token_version: int | None = None, edit: Edit | None = None,
 ) -> StartedTurn | KnownTurn:
     """Retry (a failed or missing answer) or regenerate (any finished
-    answer) the last user message: its answer is reset to in progress in
+    answer) the last user message, or edit it and answer it again (any
+    answer but one being written): its answer is reset to in progress in
     place (same id, same seq), so seq stays gap-free and the user message is
     never stored twice. Two concurrent attempts: one wins, the other is a
     conflict."""
@@ -278,7 +313,13 @@ def store_answer_again(
             known = claim_key(connection, key, conversation_id=conversation_id, answer_id=answer_id)
             if known is not None:
                 return known
-        if user_message is None or (regenerate and answer is None):
+        shift = 0  # how many tokens the edit added before the answer
+        if edit is not None:
+            if answer is not None and answer.status == "in_progress":
+                raise Conflict("The answer is still being written. Stop it first, or wait.", conversation_id=conversation_id)
+            shift = edit.tokens - user_message.token_count if user_message else 0
+            user_message = _edit_last_user_message(connection, conversation_id, user_message, edit)
+        if user_message is None or (regenerate and answer is None and edit is None):
             raise Conflict("There is no answer to " + ("regenerate." if regenerate else "retry."), conversation_id=conversation_id)
         if answer is not None and answer.status == "in_progress":
             raise Conflict("The answer is still being written. Stop it first, or wait.", conversation_id=conversation_id)
@@ -299,7 +340,8 @@ def store_answer_again(
             connection.execute(delete(ToolCall).where(ToolCall.message_id == answer.id))
             connection.execute(ADD_TOKENS, {"b_conversation_id": conversation_id, "b_tokens": -answer.token_count, "b_now": now})
             answer = new_answer(conversation_id, seq=answer.seq, reply_to=user_message.id,
-                                tokens_before=answer.tokens_before, answer_id=answer.id)
+                                tokens_before=answer.tokens_before + shift,
+                                answer_id=answer.id)
         history = read_window(connection, conversation_id, through=user_message, limit=RESPONSE_PAGE, token_budget=token_budget)
     return StartedTurn(conversation_id, history[-1], answer, history, rerun=True, token_version=token_version or 0)
 

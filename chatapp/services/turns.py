@@ -172,6 +172,29 @@ async def begin_answer(
     return begun
 
 
+async def begin_edit(
+    engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID,
+    content: Any, idempotency_key: str | None = None, limiter: RateLimiter | None = None,
+    token_version: int | None = None,
+) -> StartedTurn | KnownTurn:
+    """Edit and resend: the last user message gets the new text, its answer
+    is discarded and written again in place, as regenerate does."""
+    begun_at = time.perf_counter()
+    text = validate_message(content)
+    key = key_use(idempotency_key, user_id=user_id, route="edit",
+                  body={"conversation_id": conversation_id, "message_id": message_id, "content": text})
+    refuse_while_draining()
+    await count_turn(engine, limiter, key, user_id)
+    begun = await in_thread(
+        turn_store.store_answer_again, engine, user_id=user_id, conversation_id=conversation_id, regenerate=True,
+        key=key, token_budget=settings.history_token_budget, turn_timeout_seconds=settings.turn_timeout_seconds,
+        token_version=token_version, edit=turn_store.Edit(message_id, text, message_tokens(text)),
+    )
+    if isinstance(begun, StartedTurn):
+        begun.begun_at = begun_at
+    return begun
+
+
 # ---- running a turn ----------------------------------------------------------
 
 class EventPublisher:

@@ -8,7 +8,7 @@ import reflex as rx
 from chatapp.ui.sidebar_state import SidebarState
 from chatapp.ui.thread_state import ThreadState
 from chatapp.ui.components.auth_forms import auth_card
-from chatapp.ui.components.composer import composer
+from chatapp.ui.components.composer import ESCAPE_STOPS_JS, composer
 from chatapp.ui.components.header import header
 from chatapp.ui.components.sidebar import sidebar
 from chatapp.ui.components.tasks_panel import tasks_panel
@@ -45,7 +45,8 @@ def chat_page() -> rx.Component:
         scrim(),
         class_name="app-shell",
         id="chat-page",
-        on_mount=[rx.call_script(THREAD_SCROLL_JS), rx.call_script(SEARCH_SHORTCUT_JS)],
+        on_mount=[rx.call_script(THREAD_SCROLL_JS), rx.call_script(SEARCH_SHORTCUT_JS),
+                  rx.call_script(ESCAPE_STOPS_JS)],
     )
 
 

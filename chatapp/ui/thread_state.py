@@ -83,6 +83,15 @@ class ThreadState(AuthState):
         return last.id if last.role == "assistant" and last.status != "in_progress" else ""
 
     @rx.var
+    def last_user_message(self) -> str:
+        """The id of the last message the person sent: the one they may
+        edit and resend (the service refuses any other)."""
+        for message in reversed(self.messages):
+            if message.role == "user" and not message.pending:
+                return message.id
+        return ""
+
+    @rx.var
     def unanswered(self) -> bool:
         """The thread ends with a stored user message and no answer at all
         (written before answers were stored with their message)."""
@@ -111,8 +120,10 @@ class ThreadState(AuthState):
     def show_started(self, user_message: MessageView, answer_id: str) -> None:
         """A turn has started: its stored user message replaces the
         optimistic copy, and its answer (a retried or regenerated one is
-        rewritten in place) leaves the list for the live bubble."""
-        kept = [m for m in self.messages if not m.pending and m.id != answer_id]
+        rewritten in place, as is an edited message's) leaves the list for
+        the live bubble."""
+        kept = [user_message if m.id == user_message.id else m  # an edited message shows its new text
+                for m in self.messages if not m.pending and m.id != answer_id]
         if all(m.id != user_message.id for m in kept):
             kept.append(user_message)
         self.messages = kept

@@ -78,6 +78,7 @@ class TurnState(AuthState):
     live_answer: str = ""  # the answer it stands in for
     live_text: str = ""
     live_calls: list[ToolCallView] = []
+    editing_id: str = ""  # the user message being edited ("" when none)
     turn_error: str = ""  # a failure no stored answer shows (not sent, too long, ...)
     can_resend: bool = False
 
@@ -118,6 +119,7 @@ class TurnState(AuthState):
         """The page shows something else: whatever followed a turn here stops
         (the turn itself runs on), and its notice goes."""
         self._follow_id = ""
+        self.editing_id = ""
         self._end_live()
         self.turn_error = ""
         self.can_resend = False
@@ -201,6 +203,28 @@ class TurnState(AuthState):
     async def regenerate(self) -> AsyncIterator[Any]:
         """Replace the last answer with a fresh one, streamed in its place."""
         async for update in self._answer_again(regenerate=True):
+            yield update
+
+    @rx.event
+    def start_edit(self, message_id: str) -> None:
+        if self.phase == "":
+            self.editing_id = message_id
+
+    @rx.event
+    def cancel_edit(self) -> None:
+        self.editing_id = ""
+
+    @rx.event(background=True)
+    async def edit_resend(self, form_data: dict[str, Any]) -> AsyncIterator[Any]:
+        """Edit and resend the last user message: the service replaces its
+        text and answers it again in place, streamed like a regenerate."""
+        async with self:
+            message_id, self.editing_id = self.editing_id, ""
+        content = str(form_data.get("content", ""))
+        if len(content) > MAX_MESSAGE_CHARS:
+            yield rx.toast.error(too_long_text(len(content)))
+            return
+        async for update in self._answer_again(regenerate=True, edit=(message_id, content)):
             yield update
 
     @rx.event(background=True)
@@ -295,21 +319,30 @@ class TurnState(AuthState):
         async for update in self._follow(events, follow_id=follow_id, user_id=user_id, view_id=view_id, sent=True):
             yield update
 
-    async def _answer_again(self, *, regenerate: bool) -> AsyncIterator[Any]:
+    async def _answer_again(self, *, regenerate: bool, edit: tuple[str, str] | None = None) -> AsyncIterator[Any]:
+        """Retry, regenerate, or (`edit`: message id and new text) edit
+        and resend."""
+        message_id = parse_conversation_id(edit[0]) if edit else None
         async with self:
             thread = await self.get_state(ThreadState)
             conversation_id = parse_conversation_id(thread.current_id)
-            if self.phase or conversation_id is None:
+            if self.phase or conversation_id is None or (edit and message_id is None):
                 return
             view_id, token = thread.current_id, self.token
             follow_id = self._begin(view_id)
         try:
             caller = token_caller(token)
             user_id = caller.user_id
-            begun = await turns.begin_answer(
-                get_engine(), get_settings(), user_id=user_id, conversation_id=conversation_id, regenerate=regenerate,
-                token_version=caller.token_version,
-            )
+            if edit is not None and message_id is not None:
+                begun = await turns.begin_edit(
+                    get_engine(), get_settings(), user_id=user_id, conversation_id=conversation_id,
+                    message_id=message_id, content=edit[1], token_version=caller.token_version,
+                )
+            else:
+                begun = await turns.begin_answer(
+                    get_engine(), get_settings(), user_id=user_id, conversation_id=conversation_id,
+                    regenerate=regenerate, token_version=caller.token_version,
+                )
         except (SessionEnded, InvalidAuth):
             async with self:
                 ended = self._sign_out(SESSION_EXPIRED)

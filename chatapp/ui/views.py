@@ -34,6 +34,7 @@ class ToolCallView:
     result_json: str = "null"
     failed: bool = False
     pending: bool = False  # streamed: the tool is still running
+    imported: bool = False  # came in with an imported conversation
 
 
 @dataclasses.dataclass
@@ -101,6 +102,7 @@ def tool_call_view(call: dict[str, Any]) -> ToolCallView:
         parameters_json=pretty_json(parameters),
         result_json=pretty_json(call.get("result")),
         failed=result_failed(call.get("result")),
+        imported=bool(call.get("imported", False)),
     )
 
 

@@ -34,9 +34,18 @@ KEY_FOR_NEW_MESSAGE = """const key = el.form?.elements?.key;
 MARK_SENT = """const key = form?.elements?.key;
   if (key) key.dataset.sent = "1";"""
 # Enter submits the form; Shift+Enter (and Enter while composing with an
-# input method) keeps the browser's newline.
+# input method) keeps the browser's newline. ↑ in an empty composer edits
+# the last message sent, as in ChatGPT and Slack.
 ENTER_SENDS = Var(
     _js_expr="""(e) => {
+  if (e.key === "ArrowUp" && !e.target.value && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
+    const edit = document.getElementById("edit-last-message");
+    if (edit) {
+      e.preventDefault();
+      edit.click();
+    }
+    return;
+  }
   if (e.key !== "Enter" || e.shiftKey || e.nativeEvent?.isComposing) return;
   e.preventDefault();
   const form = e.target.form;
@@ -61,6 +70,24 @@ GROW_WITH_TEXT = Var(
   el.style.height = el.scrollHeight + "px";
 }"""
 )
+
+
+# Escape anywhere on the chat page stops a streaming reply (the edit box
+# handles its own Escape and keeps it from reaching here). Installed once
+# per page load by the chat page's on_mount.
+ESCAPE_STOPS_JS = """
+if (!window.__escapeStops) {
+  window.__escapeStops = true;
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || e.defaultPrevented) return;
+    const stop = document.getElementById("stop-button");
+    if (stop && !stop.disabled) {
+      e.preventDefault();
+      stop.click();
+    }
+  });
+}
+"""
 
 
 def counter() -> rx.Component:
@@ -145,7 +172,7 @@ def composer() -> rx.Component:
                 id="composer-form",
             ),
             rx.hstack(
-                rx.text("Enter to send · Shift+Enter for a new line", class_name="composer-hint"),
+                rx.text("Enter to send · Shift+Enter for a new line · ↑ to edit · Esc to stop", class_name="composer-hint"),
                 counter(),
                 justify="between",
                 align="center",

@@ -10,6 +10,7 @@ from chatapp.ui.state import AuthState
 from chatapp.ui.sidebar_state import SidebarState
 from chatapp.ui.thread_state import ThreadState
 from chatapp.ui.components.account_menu import account_menu, delete_account_dialog, password_dialog
+from chatapp.ui.transfer_state import IMPORT_UPLOAD_ID, TransferState
 from chatapp.ui.components.auth_forms import brand
 from chatapp.ui.components.search_box import search_box, search_results
 from chatapp.ui.search_state import SearchState
@@ -155,6 +156,21 @@ def delete_dialog() -> rx.Component:
     )
 
 
+def import_button() -> rx.Component:
+    """Picking a file imports it at once (a JSON export of a conversation)."""
+    return rx.upload.root(
+        rx.button(rx.icon("upload", size=14), "Import", variant="ghost", color_scheme="gray", size="2",
+                  id="import-button", title="Import a conversation exported as JSON", type="button"),
+        id=IMPORT_UPLOAD_ID,
+        accept={"application/json": [".json"]},
+        max_files=1,
+        multiple=False,
+        no_drag=True,
+        on_drop=TransferState.import_file(rx.upload_files(upload_id=IMPORT_UPLOAD_ID)),
+        class_name="import-upload",
+    )
+
+
 def sidebar() -> rx.Component:
     return rx.box(
         rx.hstack(
@@ -179,6 +195,7 @@ def sidebar() -> rx.Component:
             variant="soft",
             class_name="new-chat",
         ),
+        import_button(),
         search_box(),
         rx.cond(SearchState.query == "", conversation_list(), search_results()),
         account_footer(),

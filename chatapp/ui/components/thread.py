@@ -9,6 +9,7 @@ message that could not be sent, with its resend."""
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import Var
 
 from chatapp.ui.sidebar_state import SidebarState
 from chatapp.ui.thread_state import ThreadState
@@ -40,16 +41,81 @@ def markdown(content: rx.Var[str]) -> rx.Component:
     return rx.markdown(content, use_raw=False, use_math=False, use_katex=False, class_name="markdown")
 
 
+# In the edit box Enter resends and Escape cancels (Shift+Enter: a new line).
+EDIT_KEYS = Var(
+    _js_expr="""(e) => {
+  if (e.key === "Escape") {
+    e.preventDefault();
+    e.stopPropagation();
+    document.getElementById("edit-cancel")?.click();
+    return;
+  }
+  if (e.key !== "Enter" || e.shiftKey || e.nativeEvent?.isComposing) return;
+  e.preventDefault();
+  if (!e.repeat) e.target.form?.requestSubmit();
+}"""
+)
+
+
+def edit_form(message: rx.Var[MessageView]) -> rx.Component:
+    """The last user message, editable in place: Enter (or Send) resends
+    it, Escape (or Cancel) leaves it as it was."""
+    return rx.form(
+        rx.text_area(
+            name="content",
+            default_value=message.content,
+            auto_focus=True,
+            id="edit-input",
+            rows="3",
+            custom_attrs={"on_key_down": EDIT_KEYS},
+            class_name="edit-input",
+            aria_label="Edit message",
+        ),
+        rx.hstack(
+            rx.button("Cancel", type="button", variant="soft", color_scheme="gray", size="1",
+                      on_click=TurnState.cancel_edit, id="edit-cancel"),
+            rx.button("Send", type="submit", size="1", id="edit-save"),
+            spacing="2",
+            justify="end",
+        ),
+        on_submit=TurnState.edit_resend,
+        reset_on_submit=False,
+        class_name="edit-form",
+        id="edit-form",
+    )
+
+
+def edit_button(message: rx.Var[MessageView]) -> rx.Component:
+    return rx.cond(
+        (ThreadState.last_user_message == message.id) & TurnState.idle,
+        rx.icon_button(
+            rx.icon("pencil", size=12),
+            on_click=TurnState.start_edit(message.id),
+            variant="ghost",
+            color_scheme="gray",
+            size="1",
+            id="edit-last-message",
+            class_name="edit-button",
+            aria_label="Edit message",
+            title="Edit and resend (↑ in an empty composer)",
+        ),
+    )
+
+
 def user_message(message: rx.Var[MessageView]) -> rx.Component:
     return rx.box(
-        rx.box(rx.text(message.content, class_name="user-text"), class_name="bubble"),
-        timestamp(message),
+        rx.cond(
+            TurnState.editing_id == message.id,
+            edit_form(message),
+            rx.box(rx.text(message.content, class_name="user-text"), class_name="bubble"),
+        ),
+        rx.box(edit_button(message), timestamp(message), class_name="message-meta"),
         class_name=rx.cond(
             message.pending, "message user pending",
             rx.cond(ThreadState.focus_id == message.id, "message user search-focus", "message user"),
         ),
         id=f"message-{message.seq}",
-        custom_attrs={"data-role": "user"},
+        custom_attrs={"data-role": "user", "data-message-id": message.id},
     )
 
 

@@ -37,6 +37,8 @@ def tool_card(call: rx.Var[ToolCallView]) -> rx.Component:
             rx.text(call.tool_name, class_name="tool-name"),
             rx.text(call.summary, class_name="tool-summary"),
             status_badge(call),
+            rx.cond(call.imported, rx.badge("imported", color_scheme="blue", variant="soft", size="1",
+                                            class_name="tool-imported", title="Recorded in an imported conversation")),
             rx.icon("chevron-right", size=14, class_name="tool-chevron"),
             class_name="tool-head",
         ),
@@ -46,5 +48,6 @@ def tool_card(call: rx.Var[ToolCallView]) -> rx.Component:
             class_name="tool-body",
         ),
         class_name="tool-card",
-        custom_attrs={"data-tool": call.tool_name, "data-pending": rx.cond(call.pending, "true", "false")},
+        custom_attrs={"data-tool": call.tool_name, "data-pending": rx.cond(call.pending, "true", "false"),
+                      "data-imported": rx.cond(call.imported, "true", "false")},
     )
