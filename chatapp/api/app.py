@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatapp.config import Settings, get_settings
-from chatapp.api import routes_auth, routes_chat, routes_health, routes_tasks, routes_turns
+from chatapp.api import routes_auth, routes_chat, routes_health, routes_tasks, routes_tool_calls, routes_turns
 from chatapp.api.draining import DrainingMiddleware
 from chatapp.api.errors import error_response, install_error_handlers
 from chatapp.api.middleware import ApiShield
@@ -66,10 +66,10 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     install_error_handlers(api)
     api.add_middleware(DrainingMiddleware)
     api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes)
-    for module in (routes_auth, routes_chat, routes_turns, routes_tasks, routes_health):
+    for module in (routes_auth, routes_chat, routes_turns, routes_tasks, routes_tool_calls, routes_health):
         api.include_router(module.router)
     mount_mcp(api, mcp_app)
-    add_api_fallback(api, [module.router for module in (routes_auth, routes_chat, routes_tasks, routes_health)])
+    add_api_fallback(api, [module.router for module in (routes_auth, routes_chat, routes_tasks, routes_tool_calls, routes_health)])
     return api
 
 
