@@ -131,6 +131,14 @@ def test_a_time_without_a_zone_is_utc(client: httpx.Client, alice: Account) -> N
     assert calls(client, alice, until=naive) == []
 
 
+def test_a_date_alone_is_midnight_utc(client: httpx.Client, alice: Account) -> None:
+    Chat(client, alice).say("Add task: Buy groceries")
+    (call,) = calls(client, alice)
+    day = call["executed_at"][:10]
+    assert [c["id"] for c in calls(client, alice, since=day)] == [call["id"]]
+    assert calls(client, alice, until=day) == []
+
+
 def test_users_see_only_their_own_calls(client: httpx.Client, alice: Account, bob: Account) -> None:
     Chat(client, alice).say("Add task: Alice's secret")
     Chat(client, bob).say("Add task: Bob's errand")
@@ -166,7 +174,7 @@ def test_a_deleted_conversations_calls_leave_the_trail(client: httpx.Client, ali
 def test_bad_filters_are_400_in_the_error_shape(client: httpx.Client, alice: Account) -> None:
     bad = [
         {"before": "not-a-cursor"}, {"before": f"99999999999999999.{uuid.uuid4().hex}"}, {"before": f"1.{uuid.uuid4().hex.upper()}"}, {"limit": 0}, {"limit": 101},
-        {"task_id": 0}, {"task_id": 2**31}, {"conversation_id": "123"}, {"since": "yesterday"},
+        {"task_id": 0}, {"task_id": 2**31}, {"conversation_id": "123"}, {"since": "yesterday"}, {"since": "0"}, {"until": "2026-13-01"},
         {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, {"since": "0001-01-01T00:00:00+01:00"},
         {"tool_name": "add\x00task"}, {"tool_name": ""},
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -24,8 +23,14 @@ async def list_tool_calls(
     conversation_id: Annotated[str | None, Query(json_schema_extra={"format": "uuid", "pattern": UUID_PATTERN})] = None,
     tool_name: Annotated[Text | None, Query(min_length=1, max_length=64)] = None,
     task_id: Annotated[int | None, Query(ge=1, le=MAX_INT32, description="Only the calls that created, changed, completed or deleted this task.")] = None,
-    since: Annotated[datetime | None, Query(description="Executed at or after this time (ISO 8601; no zone means UTC).")] = None,
-    until: Annotated[datetime | None, Query(description="Executed before this time (ISO 8601; no zone means UTC).")] = None,
+    since: Annotated[str | None, Query(
+        max_length=40, pattern=tool_calls.INSTANT_PATTERN,
+        description="Executed at or after this time: ISO 8601, e.g. 2026-11-23T09:30:00Z (no zone means UTC).",
+    )] = None,
+    until: Annotated[str | None, Query(
+        max_length=40, pattern=tool_calls.INSTANT_PATTERN,
+        description="Executed before this time (same form as `since`).",
+    )] = None,
     limit: Annotated[int, Query(ge=1, le=tool_calls.MAX_PAGE)] = tool_calls.DEFAULT_PAGE,
     before: Annotated[str | None, Query(pattern=tool_calls.CURSOR_PATTERN, description="`next_before` of the previous page.")] = None,
 ) -> dict[str, Any]:
@@ -34,5 +39,7 @@ async def list_tool_calls(
     return await in_thread(
         tool_calls.list_tool_calls, engine, user_id=user_id,
         conversation_id=parse_uuid(conversation_id, "conversation_id") if conversation_id is not None else None,
-        tool_name=tool_name, task_id=task_id, since=since, until=until, limit=limit, before=before,
+        tool_name=tool_name, task_id=task_id, limit=limit, before=before,
+        since=tool_calls.parse_instant(since, "since") if since is not None else None,
+        until=tool_calls.parse_instant(until, "until") if until is not None else None,
     )

@@ -34,6 +34,14 @@ CURSOR_PATTERN = r"^[0-9]{1,16}\.[0-9a-f]{32}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 
 
+# `since` / `until`: a date, or a date and time (seconds and up to six
+# fraction digits optional) with an optional Z or ±hh:mm; no zone means UTC.
+INSTANT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
+_INSTANT = re.compile(INSTANT_PATTERN)
+
+
 @dataclass(frozen=True)
 class Cursor:
     executed_at: datetime
@@ -49,6 +57,17 @@ def parse_cursor(value: str) -> Cursor:
         raise InvalidInput("before must be a next_before value from an earlier page.")
     micros, hex_id = value.split(".")
     return Cursor(EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hex_id))
+
+
+def parse_instant(value: str, name: str) -> datetime:
+    """ISO 8601 as INSTANT_PATTERN spells it, and a real date and time."""
+    if not _INSTANT.match(value):
+        raise InvalidInput(f"{name} must be an ISO 8601 date or date and time, e.g. 2026-11-23T09:30:00Z.")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise InvalidInput(f"{name} is not a valid date and time: {str(error).rstrip('.')}.") from None
+    return utc_instant(parsed, name)
 
 
 def utc_instant(value: datetime, name: str) -> datetime:
@@ -82,6 +101,7 @@ def list_tool_calls(
     conversation_id: uuid.UUID | None = None,
     tool_name: str | None = None,
     task_id: int | None = None,
+    any_task: bool = False,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = DEFAULT_PAGE,
@@ -90,7 +110,8 @@ def list_tool_calls(
     """The user's tool calls, newest first, at most `limit`; `next_before`
     continues below the last one (None when there is nothing older).
     `since` is inclusive, `until` exclusive. `task_id`: the calls that
-    created, changed, completed or deleted that task (or tried to).
+    created, changed, completed or deleted that task (or tried to);
+    `any_task`: only calls that acted on some task (no listings).
     Someone else's conversation is not found, like everywhere else."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.")
@@ -112,6 +133,8 @@ def list_tool_calls(
     )
     if task_id is not None:
         query = query.where(ToolCall.task_id == task_id)
+    elif any_task:
+        query = query.where(ToolCall.task_id.is_not(None))
     if conversation_id is not None:
         query = query.where(Message.conversation_id == conversation_id)
     if tool_name is not None:

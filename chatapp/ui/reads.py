@@ -30,8 +30,8 @@ from chatapp.ui.views import (
 # Messages per page of the thread; older pages load on scroll-up.
 THREAD_PAGE = 50
 SIDEBAR_LIMIT = 100
-# The tasks panel's recent changes: task changes among this many latest tool calls.
-RECENT_CALLS = 30
+# The tasks panel: how many recent changes, and how much of one task's history.
+RECENT_CHANGES = 20
 TASK_HISTORY_LIMIT = 100
 
 
@@ -73,11 +73,11 @@ def read_tasks(engine: Engine, *, user_id: uuid.UUID) -> list[TaskView]:
 
 
 def read_task_events(engine: Engine, *, user_id: uuid.UUID, task_id: int | None = None) -> list[TaskEventView]:
-    """A task's history (all of it, up to TASK_HISTORY_LIMIT), or, without
-    `task_id`, the changes among the latest tool calls (listings left out)."""
-    limit = TASK_HISTORY_LIMIT if task_id is not None else RECENT_CALLS
-    page = tool_calls.list_tool_calls(engine, user_id=user_id, task_id=task_id, limit=limit)
-    return [task_event_view(call) for call in page["tool_calls"] if call["task_id"] is not None]
+    """A task's history (up to TASK_HISTORY_LIMIT changes), or, without
+    `task_id`, the latest changes to any task (listings left out)."""
+    limit = TASK_HISTORY_LIMIT if task_id is not None else RECENT_CHANGES
+    page = tool_calls.list_tool_calls(engine, user_id=user_id, task_id=task_id, any_task=task_id is None, limit=limit)
+    return [task_event_view(call) for call in page["tool_calls"]]
 
 
 def read_thread(
