@@ -71,14 +71,14 @@ def parse_instant(value: str, name: str) -> datetime:
 
 
 def utc_instant(value: datetime, name: str) -> datetime:
-    """A time without a zone is UTC; one that cannot be moved to UTC (year
-    1 at +01:00) is bad input, not a crash."""
+    """A time without a zone is UTC. One whose UTC instant falls outside
+    the years 1-9999 (year 1 at +01:00) is as early or late as a time can be."""
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     try:
         return value.astimezone(timezone.utc)
-    except (OverflowError, ValueError):
-        raise InvalidInput(f"{name} is out of range.") from None
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=timezone.utc)
 
 
 def tool_call_view(row: Any) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def list_tool_calls(
 ) -> dict[str, Any]:
     """The user's tool calls, newest first, at most `limit`; `next_before`
     continues below the last one (None when there is nothing older).
-    `since` is inclusive, `until` exclusive. `task_id`: the calls that
+    `since` is inclusive, `until` exclusive (nothing lies in an empty window). `task_id`: the calls that
     created, changed, completed or deleted that task (or tried to);
     `any_task`: only calls that acted on some task (no listings).
     Someone else's conversation is not found, like everywhere else."""
@@ -121,8 +121,6 @@ def list_tool_calls(
         check_text(tool_name, "tool_name")
     since = utc_instant(since, "since") if since is not None else None
     until = utc_instant(until, "until") if until is not None else None
-    if since is not None and until is not None and since >= until:
-        raise InvalidInput("since must be earlier than until.")
     cursor = parse_cursor(before) if before is not None else None
 
     query = (
