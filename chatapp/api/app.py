@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatapp.config import Settings, get_settings
 from chatapp.api import (
     routes_accounts, routes_auth, routes_chat, routes_chatkit, routes_health, routes_metrics, routes_search,
-    routes_tasks, routes_transfer, routes_turns,
+    routes_tasks, routes_tool_calls, routes_transfer, routes_turns,
 )
 from chatapp.api.draining import DrainingMiddleware
 from chatapp.api.errors import error_response, install_error_handlers
@@ -36,6 +36,11 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 DESCRIPTION = """A stateless, durable todo-task chat. Register or log in for a
 bearer token, then `POST /api/{user_id}/chat`. Errors always have the shape
 `{"status": "error", "error_code", "error", "conversation_id"}`."""
+
+
+# Accounts last: `DELETE /api/{user_id}` must not shadow a fixed path.
+ROUTES = (routes_auth, routes_transfer, routes_chat, routes_turns, routes_tasks, routes_search, routes_tool_calls,
+          routes_health, routes_metrics, routes_chatkit, routes_accounts)
 
 
 def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_lifespan: bool = True) -> FastAPI:
@@ -74,13 +79,10 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     api.add_middleware(DrainingMiddleware)
     api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes, import_max_bytes=settings.import_max_bytes)
     api.add_middleware(RequestObserver)  # outermost: it sees every answer, the shield's own included
-    # Accounts last: `DELETE /api/{user_id}` must not shadow a fixed path.
-    for module in (routes_auth, routes_transfer, routes_chat, routes_turns, routes_tasks, routes_search, routes_health,
-                   routes_metrics, routes_chatkit, routes_accounts):
+    for module in ROUTES:
         api.include_router(module.router)
     mount_mcp(api, mcp_app)
-    add_api_fallback(api, [module.router for module in (routes_auth, routes_transfer, routes_chat, routes_tasks, routes_search,
-                                                        routes_health, routes_chatkit, routes_accounts)])
+    add_api_fallback(api, [module.router for module in ROUTES if module not in (routes_turns, routes_metrics)])
     return api
 
 

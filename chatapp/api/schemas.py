@@ -192,3 +192,14 @@ class SearchResults(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "error"]
     database: Literal["ok", "unavailable"]
+
+
+class AuditedToolCall(ToolCallOut):
+    conversation_id: str
+    message_id: str
+    task_id: int | None = Field(description="The task the call acted on (created, changed, completed, deleted), if any.")
+
+
+class ToolCallPage(BaseModel):
+    tool_calls: list[AuditedToolCall]
+    next_before: str | None = Field(description="Pass as `before` for the next (older) page; null on the last page.")

@@ -68,7 +68,12 @@ class Message(SQLModel, table=True):
 
 class ToolCall(SQLModel, table=True):
     __tablename__ = "tool_calls"
-    __table_args__ = (Index("ix_tool_calls_message_id_position", "message_id", "position"),)
+    __table_args__ = (
+        Index("ix_tool_calls_message_id_position", "message_id", "position"),
+        # The audit trail, newest first: all of a user's calls, or one task's.
+        Index("ix_tool_calls_user_id_executed_at", "user_id", "executed_at", "id"),
+        Index("ix_tool_calls_user_id_task_id_executed_at", "user_id", "task_id", "executed_at", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     message_id: uuid.UUID = Field(sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False))
@@ -81,3 +86,8 @@ class ToolCall(SQLModel, table=True):
     # Came in with an imported conversation: the recorded result of a call
     # made elsewhere (or earlier), not something this app's tools did.
     imported: bool = Field(default=False, sa_column_kwargs={"server_default": false()}, nullable=False)
+    # Filled by the database on insert (migration 0009's trigger), whoever
+    # writes the row: the owner of its conversation, and the task the call
+    # acted on (the result's task_id, else the arguments'; null for none).
+    user_id: uuid.UUID | None = Field(default=None, nullable=True)
+    task_id: int | None = Field(default=None, nullable=True)

@@ -13,21 +13,26 @@ import uuid
 from sqlalchemy import Engine
 
 from chatapp.config import get_settings
-from chatapp.services import conversations, tasks
+from chatapp.services import conversations, tasks, tool_calls
 from chatapp.services.auth import email_of
 from chatapp.services.errors import NotFound
 from chatapp.ui.views import (
     ConversationView,
     MessageView,
+    TaskEventView,
     TaskView,
     conversation_view,
     message_view,
+    task_event_view,
     task_view,
 )
 
 # Messages per page of the thread; older pages load on scroll-up.
 THREAD_PAGE = 50
 SIDEBAR_LIMIT = 100
+# The tasks panel: how many recent changes, and how much of one task's history.
+RECENT_CHANGES = 20
+TASK_HISTORY_LIMIT = 100
 
 
 @dataclasses.dataclass
@@ -46,6 +51,7 @@ class PageData:
     conversations: list[ConversationView]
     tasks: list[TaskView]
     thread: Thread | None  # None: a new chat
+    task_events: list[TaskEventView] = dataclasses.field(default_factory=list)  # recent changes, newest first
     not_found: bool = False
 
 
@@ -64,6 +70,14 @@ def read_sidebar(engine: Engine, *, user_id: uuid.UUID) -> list[ConversationView
 
 def read_tasks(engine: Engine, *, user_id: uuid.UUID) -> list[TaskView]:
     return [task_view(task) for task in tasks.list_tasks(engine, user_id=user_id)["tasks"]]
+
+
+def read_task_events(engine: Engine, *, user_id: uuid.UUID, task_id: int | None = None) -> list[TaskEventView]:
+    """A task's history (up to TASK_HISTORY_LIMIT changes), or, without
+    `task_id`, the latest changes to any task (listings left out)."""
+    limit = TASK_HISTORY_LIMIT if task_id is not None else RECENT_CHANGES
+    page = tool_calls.list_tool_calls(engine, user_id=user_id, task_id=task_id, any_task=task_id is None, limit=limit)
+    return [task_event_view(call) for call in page["tool_calls"]]
 
 
 def read_thread(
@@ -90,6 +104,7 @@ def read_page(engine: Engine, *, user_id: uuid.UUID, conversation_id: str | None
         conversations=read_sidebar(engine, user_id=user_id),
         tasks=read_tasks(engine, user_id=user_id),
         thread=None,
+        task_events=read_task_events(engine, user_id=user_id),
     )
     if not conversation_id:
         return data

@@ -13,15 +13,53 @@ from chatapp.db import get_engine
 from chatapp.services import conversations as conversation_service
 from chatapp.services.database import in_thread
 from chatapp.services.errors import ServiceError
-from chatapp.ui.reads import parse_conversation_id, read_sidebar
+from chatapp.ui.reads import parse_conversation_id, read_sidebar, read_task_events
 from chatapp.ui.state import HOME_ROUTE, AuthState
-from chatapp.ui.views import ConversationView, TaskView
+from chatapp.ui.views import ConversationView, TaskEventView, TaskView
 
 
 class TasksState(AuthState):
-    """The tasks panel: re-read with the page, and after each tool result."""
+    """The tasks panel: re-read with the page, and after each tool result.
+    Below the tasks, their history from the tool-call audit trail: the
+    recent changes, or one task's whole history (a deleted task's too)."""
 
     tasks: list[TaskView] = []
+    recent_changes: list[TaskEventView] = []
+    history_task: int = 0  # the task whose history is open; 0: none
+    history: list[TaskEventView] = []
+
+    @rx.var
+    def history_title(self) -> str:
+        current = next((task.title for task in self.tasks if task.task_id == self.history_task), "")
+        if not current:  # deleted: its last known title
+            current = next((event.title for event in self.history if event.title), "")
+        return f"Task #{self.history_task}" + (f": {current}" if current else "")
+
+    def show_changes(self, recent: list[TaskEventView]) -> None:
+        """After a page read: the recent changes, and an open history gains
+        the changes the last turn made (they are among the recent ones)."""
+        self.recent_changes = recent
+        if self.history_task:
+            known = {event.id for event in self.history}
+            fresh = [event for event in recent if event.task_id == self.history_task and event.id not in known]
+            self.history = fresh + self.history
+
+    @rx.event
+    async def open_history(self, task_id: int) -> Any:
+        user_id, stop = await self._user_or_sign_out()
+        if user_id is None:
+            return stop
+        try:
+            self.history = await in_thread(read_task_events, get_engine(), user_id=user_id, task_id=int(task_id))
+        except ServiceError as error:
+            return rx.toast.error(error.message)
+        self.history_task = int(task_id)
+        return None
+
+    @rx.event
+    def close_history(self) -> None:
+        self.history_task = 0
+        self.history = []
 
     @rx.var
     def pending_tasks(self) -> list[TaskView]:

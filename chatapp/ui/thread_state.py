@@ -115,7 +115,9 @@ class ThreadState(AuthState):
         self.loaded = True
         sidebar = await self.get_state(SidebarState)
         sidebar.conversations, sidebar.current_id = data.conversations, shown
-        (await self.get_state(TasksState)).tasks = data.tasks
+        tasks = await self.get_state(TasksState)
+        tasks.tasks = data.tasks
+        tasks.show_changes(data.task_events)
 
     def show_started(self, user_message: MessageView, answer_id: str) -> None:
         """A turn has started: its stored user message replaces the

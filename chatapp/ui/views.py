@@ -189,3 +189,52 @@ def search_hit_view(hit: dict[str, Any]) -> SearchHitView:
         message_id=hit["message_id"], role=hit["role"], seq=hit["seq"], created_at=hit["created_at"],
         snippet=[SnippetPartView(part["text"], part["match"]) for part in hit["snippet"]],
     )
+
+
+@dataclasses.dataclass
+class TaskEventView:
+    """One change to a task in its history: what happened, when, and the
+    turn (conversation and answer) that did it."""
+
+    id: str = ""
+    task_id: int = 0
+    label: str = ""
+    title: str = ""
+    executed_at: str = ""
+    href: str = ""
+    failed: bool = False
+
+
+# What a task tool's success is called in a task's history.
+TASK_CHANGES = {"created": "Created", "completed": "Completed", "deleted": "Deleted"}
+# The verb for a failed attempt, by tool.
+TASK_VERBS = {"add_task": "add", "update_task": "change", "complete_task": "complete", "delete_task": "delete"}
+
+
+def task_event_label(tool_name: str, parameters: dict[str, Any], result: Any) -> tuple[str, bool]:
+    """("Renamed", False), ("Could not complete: not found", True), ..."""
+    status = result.get("status") if isinstance(result, dict) else None
+    if status == "updated":
+        return ("Renamed" if "title" in parameters else "Edited"), False
+    if status in TASK_CHANGES:
+        return TASK_CHANGES[status], False
+    reason = str(result.get("error", "failed")).replace("_", " ") if isinstance(result, dict) else "failed"
+    return f"Could not {TASK_VERBS.get(tool_name, tool_name)}: {reason}", True
+
+
+def task_event_view(call: dict[str, Any]) -> TaskEventView:
+    """From an audit-trail entry (`tool_calls.tool_call_view`)."""
+    parameters = call.get("parameters") if isinstance(call.get("parameters"), dict) else {}
+    result = call.get("result")
+    label, failed = task_event_label(str(call.get("tool_name", "")), parameters, result)
+    title = (result.get("title") if isinstance(result, dict) else None) or parameters.get("title") or ""
+    return TaskEventView(
+        id=str(call["id"]),
+        task_id=int(call.get("task_id") or 0),
+        label=label,
+        title=str(title),
+        executed_at=str(call.get("executed_at") or ""),
+        # The turn: its conversation, the answer that made the change named in the fragment.
+        href=f"/chat/{call['conversation_id']}#answer-{call['message_id']}",
+        failed=failed,
+    )

@@ -15,30 +15,48 @@ from chatapp.ui.sidebar_state import SidebarState
 from chatapp.ui.thread_state import ThreadState
 from chatapp.ui.turn_state import TurnState
 from chatapp.ui.components.empty_state import empty_state
+from chatapp.ui.components.timestamps import relative_time
 from chatapp.ui.components.tool_card import tool_card
 from chatapp.ui.views import MessageView, ToolCallView
 
-EXACT_TIME = "dddd, D MMMM YYYY, HH:mm:ss"
 
 
 def timestamp(message: rx.Var[MessageView]) -> rx.Component:
     return rx.cond(
         message.pending,
         rx.text(rx.cond(TurnState.idle, "Not sent", "Sending…"), class_name="timestamp"),
-        rx.moment(
-            message.created_at,
-            from_now=True,
-            with_title=True,
-            title_format=EXACT_TIME,
-            class_name="timestamp",
-        ),
+        relative_time(message.created_at),
+    )
+
+
+def copy_button(text: rx.Var[str], *, label: str, class_name: str) -> rx.Component:
+    """Copies in the browser (navigator.clipboard), no round trip."""
+    return rx.icon_button(
+        rx.icon("copy", size=13),
+        on_click=[rx.set_clipboard(text), rx.toast.success("Copied", duration=1500)],
+        variant="ghost",
+        color_scheme="gray",
+        size="1",
+        class_name=class_name,
+        aria_label=label,
+        title=label,
+    )
+
+
+def code_block(code: rx.Var[str], **props: object) -> rx.Component:
+    """A fenced code block in a reply, with its own copy button."""
+    return rx.code_block(
+        code, can_copy=True, wrap_long_lines=True,
+        copy_button=copy_button(code, label="Copy code", class_name="copy-code"), **props,
     )
 
 
 def markdown(content: rx.Var[str]) -> rx.Component:
     """Message text is untrusted: no raw HTML (use_raw=False), and no math
     plugins that would eat dollar signs in ordinary sentences."""
-    return rx.markdown(content, use_raw=False, use_math=False, use_katex=False, class_name="markdown")
+    return rx.markdown(
+        content, use_raw=False, use_math=False, use_katex=False, class_name="markdown", component_map={"pre": code_block},
+    )
 
 
 # In the edit box Enter resends and Escape cancels (Shift+Enter: a new line).
@@ -109,7 +127,12 @@ def user_message(message: rx.Var[MessageView]) -> rx.Component:
             edit_form(message),
             rx.box(rx.text(message.content, class_name="user-text"), class_name="bubble"),
         ),
-        rx.box(edit_button(message), timestamp(message), class_name="message-meta"),
+        rx.box(
+            edit_button(message),
+            copy_button(message.content, label="Copy message", class_name="copy-message"),
+            timestamp(message),
+            class_name="message-meta user-meta",
+        ),
         class_name=rx.cond(
             message.pending, "message user pending",
             rx.cond(ThreadState.focus_id == message.id, "message user search-focus", "message user"),
@@ -184,6 +207,7 @@ def assistant_message(message: rx.Var[MessageView]) -> rx.Component:
             rx.cond(message.status == "failed", failed_answer(message)),
             rx.box(
                 timestamp(message),
+                rx.cond(message.content != "", copy_button(message.content, label="Copy message", class_name="copy-message")),
                 rx.cond(message.status == "stopped", stopped_label()),
                 rx.cond(message.status == "in_progress", in_progress_label()),
                 rx.cond(
