@@ -24,6 +24,8 @@ from tests.redis_server import RedisServer, start_redis  # noqa: E402
 from tests.servers import ApiProcess  # noqa: E402
 
 GENEROUS = "100000000/minute"
+JWT_SECRET = "bench-served-secret-" + "x" * 40
+PUBLIC_URL = "http://127.0.0.1"
 LIMITS = {f"RATE_LIMIT_{name}": GENEROUS for name in
           ("LOGIN_PER_IP", "LOGIN_PER_EMAIL", "REGISTER_PER_IP", "REGISTER_PER_EMAIL", "CHAT_PER_USER")}
 PASSWORD = "Bench-pass-1"
@@ -89,9 +91,9 @@ def served(stack: Stack, workers: int, extra_env: dict[str, str] | None = None) 
     port = free_port()
     redis = start_redis() if workers > 1 else None
     env = {"DATABASE_URL": stack.database_url, "MCP_URL": f"http://127.0.0.1:{port}/mcp",
-           "JWT_SECRET": "bench-served-secret-" + "x" * 40,
+           "JWT_SECRET": JWT_SECRET,
            # One issuer and audience for every server a run starts, so users signed up once keep their tokens.
-           "PUBLIC_URL": "http://127.0.0.1", **LIMITS, **(extra_env or {})}
+           "PUBLIC_URL": PUBLIC_URL, **LIMITS, **(extra_env or {})}
     if redis:
         env["REDIS_URL"] = redis.url
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REDIS_URL"):
