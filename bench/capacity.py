@@ -310,6 +310,6 @@ if __name__ == "__main__":
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--hold", type=float, default=60.0)
-    parser.add_argument("--rates", type=float, nargs="+", default=[5, 10, 15, 20, 25, 30, 40, 50, 60])
+    parser.add_argument("--rates", type=float, nargs="+", default=[2, 4, 6, 8, 10, 15, 20, 30, 40, 50, 60])
     parser.add_argument("--max-minutes", type=float, default=25.0, help="start no new step after this long")
     main(parser.parse_args())
