@@ -73,7 +73,7 @@ load: install system-deps
 
 # py-spy on a served worker under wrk: where a plain and a tool turn's CPU goes.
 profile: install system-deps
-	$(PY) bench/profile.py $(BENCH_ARGS)
+	$(PY) bench/cpu_profile.py $(BENCH_ARGS)
 
 # Login flood and 100 MB bodies against `make api`, printing server RSS and /api/health latency.
 abuse: install system-deps

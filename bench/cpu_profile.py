@@ -8,7 +8,7 @@ two breakdowns: by the package of the innermost frame (self time), and the
 share of samples with a frame of each package anywhere on the stack
 (inclusive time). Both go to bench/results/profile.json.
 
-    make profile           # or: .venv/bin/python bench/profile.py --quick
+    make profile           # or: .venv/bin/python bench/cpu_profile.py --quick
 """
 
 from __future__ import annotations
