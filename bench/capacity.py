@@ -232,6 +232,7 @@ def stored_answers(database_url: str) -> dict[str, int]:
 
 
 def main(args: argparse.Namespace) -> None:
+    machine_at_start = machine_info()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the client's sockets, and the servers' (inherited)
     tokens, seconds = (20, 2.0) if args.quick else (args.tokens, args.seconds)
@@ -261,7 +262,7 @@ def main(args: argparse.Namespace) -> None:
                                             seconds + 60, idle_rss))
                 steps.append(step)
                 print(json.dumps(step), flush=True)
-                if not step["passed"]:
+                if step["errors"] or (not step["passed"] and not args.keep_going):
                     break
                 time.sleep(2)
             answers = stored_answers(stack.database_url)
@@ -282,7 +283,7 @@ def main(args: argparse.Namespace) -> None:
     else:
         print("capacity: no step passed")
     RESULTS.write_text(json.dumps({
-        "machine": machine_info(), "quick": args.quick, "workers": args.workers,
+        "machine": machine_info(), "machine_at_start": machine_at_start, "quick": args.quick, "workers": args.workers,
         "model": f"bench/slow_model.py: {tokens} tokens over {seconds} s per call, own process",
         "hold_seconds": hold, "first_event_bar_ms": FIRST_EVENT_BAR_MS,
         "capacity_in_flight": best["in_flight_mean"] if best else 0, "best_step": best,
@@ -311,5 +312,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--hold", type=float, default=60.0)
     parser.add_argument("--rates", type=float, nargs="+", default=[2, 4, 6, 8, 10, 15, 20, 30, 40, 50, 60])
+    parser.add_argument("--keep-going", action="store_true",
+                        help="run the next rate after a step misses the first-event bar (not after errors), "
+                             "to see CPU and memory at more turns in flight")
     parser.add_argument("--max-minutes", type=float, default=25.0, help="start no new step after this long")
     main(parser.parse_args())

@@ -96,6 +96,15 @@ def failures(prefix: Path) -> list[dict]:
                 for r in csv.DictReader(handle)]
 
 
+def task_exceptions(prefix: Path) -> list[dict]:
+    """Exceptions raised inside a simulated user's task: errors too."""
+    path = Path(f"{prefix}_exceptions.csv")
+    if not path.exists():
+        return []
+    with open(path) as handle:
+        return [{"count": int(r["Count"]), "message": r["Message"][:300]} for r in csv.DictReader(handle)]
+
+
 def main(quick: bool, workers: int) -> None:
     users, spawn, seconds = (100, 50, 20) if quick else (1000, 50, 120)
     accounts, conversations = (20, 1000) if quick else (200, 10000)
@@ -117,7 +126,7 @@ def main(quick: bool, workers: int) -> None:
         server_cpu = server_cpu_seconds(api) - before_cpu
         if not Path(f"{prefix}_stats.csv").exists():
             raise RuntimeError(f"locust wrote no stats (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
-        stats, failed = read_stats(prefix), failures(prefix)
+        stats, failed, exceptions = read_stats(prefix), failures(prefix), task_exceptions(prefix)
     locust_cpu = (after_locust.ru_utime - before_locust.ru_utime) + (after_locust.ru_stime - before_locust.ru_stime)
     print(completed.stdout[-4000:])
     warnings = [line for line in completed.stderr.splitlines() if "WARNING" in line or "ERROR" in line][:10]
@@ -127,7 +136,7 @@ def main(quick: bool, workers: int) -> None:
     for r in stats:
         print(f"| {r['endpoint']} | {r['requests']} | {r['failures']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
               f"{r['max_ms']} | {r['requests_per_s']} |")
-    errors = total["failures"] if total else None
+    errors = (total["failures"] if total else 0) + sum(e["count"] for e in exceptions)
     print(f"errors: {errors}; server {server_cpu / wall:.2f} cores busy, locust {locust_cpu / wall:.2f}")
     for warning in warnings:
         print(warning)
@@ -138,7 +147,7 @@ def main(quick: bool, workers: int) -> None:
                    "accounts": accounts, "conversations": conversations, "exit_code": completed.returncode,
                    "cores_busy": round(locust_cpu / wall, 2), "warnings": warnings},
         "server_cores_busy": round(server_cpu / wall, 2), "errors": errors,
-        "endpoints": stats, "failures": failed,
+        "endpoints": stats, "failures": failed, "task_exceptions": exceptions,
     }, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
