@@ -15,7 +15,7 @@ BACKEND_HOST ?= 127.0.0.1
 FRONTEND_PORT ?= 3000
 export BACKEND_PORT
 
-.PHONY: run api test bench abuse migrate install deps system-deps clean
+.PHONY: run api test bench served capacity load profile abuse migrate install deps system-deps clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PY_VERSION) -m venv $(VENV)
@@ -28,10 +28,10 @@ $(BUN):
 
 install: $(VENV)/.installed $(BUN)
 
-# Debian packages the tests need: PostgreSQL 15, Redis and Chromium.
+# Debian packages the tests need: PostgreSQL 15, Redis and Chromium (and wrk, for the served benchmarks).
 system-deps:
-	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x $(CHROMIUM) ] || ! command -v redis-server >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium redis-server >/dev/null; \
+	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -x $(CHROMIUM) ] || ! command -v redis-server >/dev/null || ! command -v wrk >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium redis-server wrk >/dev/null; \
 	fi
 
 migrate: install
@@ -54,8 +54,26 @@ api: install
 test: install system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The turn beside the peer design (a few minutes), then every plot redrawn from bench/results/*.json.
 bench: install system-deps
-	$(PY) bench/turn.py
+	$(PY) bench/turn.py $(BENCH_ARGS)
+	$(PY) bench/plots.py
+
+# `make api` driven by wrk: 1, 2 and 4 workers, concurrency 1 to 32 (about 6 minutes).
+served: install system-deps
+	$(PY) bench/served.py $(BENCH_ARGS)
+
+# Streamed turns in flight against a slow model, open loop, rising rate (up to 25 minutes).
+capacity: install system-deps
+	$(PY) bench/capacity.py $(BENCH_ARGS)
+
+# locust: 1,000 users with think time over 10,000 conversations for 2 minutes, 4 workers.
+load: install system-deps
+	$(PY) bench/load.py $(BENCH_ARGS)
+
+# py-spy on a served worker under wrk: where a plain and a tool turn's CPU goes.
+profile: install system-deps
+	$(PY) bench/cpu_profile.py $(BENCH_ARGS)
 
 # Login flood and 100 MB bodies against `make api`, printing server RSS and /api/health latency.
 abuse: install system-deps

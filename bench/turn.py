@@ -1,11 +1,16 @@
-"""Turn latency through the service layer, offline model, PostgreSQL.
+"""Turn latency through the service layer beside the nearest peer design,
+offline model, PostgreSQL.
 
-Measures p50/p95/p99 of `chat_turn` for a plain turn and a turn with one MCP
-tool call, at concurrency 1 and 16, plus SQL statements per turn and
-throughput; then turns against conversations holding 10, 1,000 and 10,000
-messages, interleaved turn by turn, and the p50 ratio 10,000 : 10. Prints a
-table and writes bench/results/turn.json. Everything runs on this machine:
-its own PostgreSQL cluster, and the API (with the MCP server) on 127.0.0.1.
+Measures p50/p95/p99 of a plain turn and a turn with one MCP tool call, at
+concurrency 1 and 16, with SQL statements and database round trips per turn
+and throughput, for three designs on the same database, model and MCP
+server: chatapp's `turns.chat`, and the peer (bench/peer.py: the Agents SDK
+with its own `SQLAlchemySession`) with `limit=50` and without a limit. Then
+turn latency against 10 to 10,000 stored messages (items), the sizes
+interleaved turn by turn. Each peer row carries its p50 ratio to chatapp's.
+Prints a table, writes bench/results/turn.json and the plots (bench/plots.py).
+Everything runs on this machine: its own PostgreSQL cluster, and the API
+(with the MCP server) on 127.0.0.1.
 
     make bench            # or: .venv/bin/python bench/turn.py --quick
 """
@@ -22,6 +27,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,7 +38,8 @@ for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
 os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 os.environ.setdefault("JWT_SECRET", "bench-secret-long-enough-for-hs256-signing")
 
-from sqlalchemy import Engine, event, insert  # noqa: E402
+from sqlalchemy import Engine, insert  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from chatapp.api.app import create_api  # noqa: E402
 from chatapp.config import Settings  # noqa: E402
@@ -41,6 +48,8 @@ from chatapp.db.types import utcnow  # noqa: E402
 from chatapp.services import auth  # noqa: E402
 from chatapp.services import turns  # noqa: E402
 from chatapp.services.tokens import message_tokens  # noqa: E402
+from bench.peer import PEER_LIMIT, PeerUser, WireCounter, async_engine, create_tables, seed  # noqa: E402
+from bench.plots import machine_info, plot_turns  # noqa: E402
 from tests.pg_cluster import free_port, remove_cluster, start_cluster  # noqa: E402
 from tests.servers import ThreadServer  # noqa: E402
 
@@ -56,15 +65,6 @@ class Scenario:
     history: int
     concurrency: int
     turns: int
-
-
-class StatementCounter:
-    def __init__(self, engine: Engine) -> None:
-        self.count = 0
-        event.listen(engine, "before_cursor_execute", self.on_execute)
-
-    def on_execute(self, *_args: object) -> None:
-        self.count += 1
 
 
 def seed_conversation(engine: Engine, user_id: uuid.UUID, messages: int) -> uuid.UUID:
@@ -101,60 +101,119 @@ def seed_conversation(engine: Engine, user_id: uuid.UUID, messages: int) -> uuid
     return conversation_id
 
 
-async def chat_turn(engine: Engine, *, user_id: uuid.UUID, message: str, conversation_id: uuid.UUID | None,
-                    settings: Settings) -> dict:
-    return await turns.chat(engine, settings, user_id=user_id, message=message, conversation_id=conversation_id)
-
-
 def percentile(samples: list[float], pct: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-async def run_scenario(engine: Engine, settings: Settings, counter: StatementCounter, scenario: Scenario) -> dict:
-    users = [auth.register(engine, email=f"b{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1").user_id
-             for _ in range(scenario.concurrency)]
+def analyze(engine: Engine) -> None:
+    """Fresh planner statistics, as autovacuum would keep after a bulk load."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+
+
+class Design:
+    """One way of running a turn: chatapp's service layer or the peer."""
+
+    def __init__(self, name: str, engine: Engine, settings: Settings, users: list[uuid.UUID]) -> None:
+        self.name = name
+        self.engine = engine
+        self.settings = settings
+        self.users = users
+
+    async def actors(self, count: int) -> list[Any]:
+        return self.users[:count]
+
+    async def release(self, actors: list[Any]) -> None:
+        pass
+
+    async def conversation(self, actor: Any, history: int) -> Any:
+        return seed_conversation(self.engine, actor, history)
+
+    async def turn(self, actor: Any, conversation: Any, message: str) -> None:
+        await turns.chat(self.engine, self.settings, user_id=actor, message=message, conversation_id=conversation)
+
+
+class PeerDesign(Design):
+    def __init__(self, name: str, engine: Engine, settings: Settings, users: list[uuid.UUID], peer_engine: AsyncEngine,
+                 limit: int | None) -> None:
+        super().__init__(name, engine, settings, users)
+        self.peer_engine = peer_engine
+        self.limit = limit
+
+    async def actors(self, count: int) -> list[Any]:
+        return [await PeerUser(self.settings, user, tools=True).__aenter__() for user in self.users[:count]]
+
+    async def release(self, actors: list[Any]) -> None:
+        for actor in actors:
+            await actor.__aexit__(None, None, None)
+
+    async def conversation(self, actor: Any, history: int) -> Any:
+        return await seed(self.peer_engine, history)
+
+    async def turn(self, actor: Any, conversation: Any, message: str) -> None:
+        await actor.turn(self.peer_engine, conversation, message, self.limit)
+
+
+class Counters:
+    """Statements and round trips summed over chatapp's engine (which the MCP
+    server shares, so a peer's tool call counts the server's SQL too) and the
+    peer's."""
+
+    def __init__(self, *counters: WireCounter) -> None:
+        self.counters = counters
+
+    def snapshot(self) -> tuple[int, int]:
+        return (sum(c.statements for c in self.counters), sum(c.round_trips for c in self.counters))
+
+
+def row(design: Design, scenario: Scenario, latencies: list[float], wall: float | None, sql: tuple[int, int]) -> dict:
+    count = len(latencies)
+    return {
+        "design": design.name, "scenario": scenario.name, "message": scenario.message,
+        "history_messages": scenario.history, "concurrency": scenario.concurrency, "turns": count,
+        "p50_ms": round(statistics.median(latencies), 2), "p95_ms": round(percentile(latencies, 95), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "turns_per_s": round(count / wall if wall else 1000 / statistics.mean(latencies), 1),
+        "sql_statements_per_turn": round(sql[0] / count, 2), "round_trips_per_turn": round(sql[1] / count, 2),
+    }
+
+
+async def run_scenario(design: Design, counters: Counters, scenario: Scenario) -> dict:
+    actors = await design.actors(scenario.concurrency)
     # One conversation per worker, so concurrent turns do not queue on one row
     # lock. Short histories get a fresh conversation per turn, so every turn
     # really sees `history` messages; long ones barely grow (2 per turn).
     per_worker = scenario.turns // scenario.concurrency
     fresh = scenario.history <= 100
-    conversations = [
-        [seed_conversation(engine, user, scenario.history) for _ in range(per_worker + 1 if fresh else 1)]
-        for user in users
-    ]
-    with engine.connect() as connection:
-        # Fresh planner statistics, as autovacuum would keep after a bulk load.
-        connection.exec_driver_sql("ANALYZE")
-        connection.commit()
+    conversations = [[await design.conversation(actor, scenario.history) for _ in range(per_worker + 1 if fresh else 1)]
+                     for actor in actors]
+    analyze(design.engine)
     latencies: list[float] = []
 
-    async def worker(user_id: uuid.UUID, owned: list[uuid.UUID]) -> None:
+    async def worker(actor: Any, owned: list[Any]) -> None:
         for turn in range(per_worker):
-            conversation_id = owned[1 + turn] if fresh else owned[0]
+            conversation = owned[1 + turn] if fresh else owned[0]
             started = time.perf_counter()
-            await chat_turn(engine, user_id=user_id, message=scenario.message, conversation_id=conversation_id, settings=settings)
+            await design.turn(actor, conversation, scenario.message)
             latencies.append((time.perf_counter() - started) * 1000)
 
-    # Warm-up: the first turn pays for imports, the tool catalogue and pool connections.
-    await asyncio.gather(*(chat_turn(engine, user_id=u, message=scenario.message, conversation_id=c[0], settings=settings)
-                           for u, c in zip(users, conversations)))
-    statements_before = counter.count
-    wall = time.perf_counter()
-    await asyncio.gather(*(worker(u, c) for u, c in zip(users, conversations)))
-    wall = time.perf_counter() - wall
-    turns = per_worker * scenario.concurrency
-    return {
-        "scenario": scenario.name, "message": scenario.message, "history_messages": scenario.history,
-        "concurrency": scenario.concurrency, "turns": turns,
-        "p50_ms": round(statistics.median(latencies), 2), "p95_ms": round(percentile(latencies, 95), 2),
-        "p99_ms": round(percentile(latencies, 99), 2), "turns_per_s": round(turns / wall, 1),
-        "sql_statements_per_turn": round((counter.count - statements_before) / turns, 2),
-    }
+    try:
+        # Warm-up: the first turn pays for imports, the tool catalogue and pool connections.
+        await asyncio.gather(*(design.turn(a, c[0], scenario.message) for a, c in zip(actors, conversations)))
+        before = counters.snapshot()
+        wall = time.perf_counter()
+        await asyncio.gather(*(worker(a, c) for a, c in zip(actors, conversations)))
+        wall = time.perf_counter() - wall
+        after = counters.snapshot()
+    finally:
+        await design.release(actors)
+    return row(design, scenario, latencies, wall, (after[0] - before[0], after[1] - before[1]))
 
 
 def scenarios(quick: bool) -> list[Scenario]:
-    n = 40 if quick else 200
+    n = 16 if quick else 80
     return [
         Scenario("plain", PLAIN, 10, 1, n),
         Scenario("mcp_tool", TOOL, 10, 1, n),
@@ -163,50 +222,65 @@ def scenarios(quick: bool) -> list[Scenario]:
     ]
 
 
-async def history_scaling(engine: Engine, settings: Settings, counter: StatementCounter, message: str, name: str,
-                          turns: int) -> list[dict]:
-    """Turn latency against 10, 1,000 and 10,000 stored messages, the sizes
-    interleaved turn by turn so machine noise hits them alike."""
-    sizes = (10, 1000, 10000)
-    user = auth.register(engine, email=f"h{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1").user_id
-    short = [seed_conversation(engine, user, 10) for _ in range(turns + 1)]  # a fresh 10-message one each turn
-    long = {size: seed_conversation(engine, user, size) for size in sizes[1:]}
-    with engine.connect() as connection:
-        connection.exec_driver_sql("ANALYZE")
-        connection.commit()
-    latencies: dict[int, list[float]] = {size: [] for size in sizes}
-    statements: dict[int, int] = {size: 0 for size in sizes}
-    for size in sizes:  # warm-up
-        await chat_turn(engine, user_id=user, message=message, conversation_id=long.get(size, short[-1]), settings=settings)
-    for turn in range(turns):
-        for size in sizes:
-            conversation_id = short[turn] if size == 10 else long[size]
-            before, started = counter.count, time.perf_counter()
-            await chat_turn(engine, user_id=user, message=message, conversation_id=conversation_id, settings=settings)
-            latencies[size].append((time.perf_counter() - started) * 1000)
-            statements[size] += counter.count - before
-    return [
-        {"scenario": name, "message": message, "history_messages": size, "concurrency": 1, "turns": turns,
-         "p50_ms": round(statistics.median(samples), 2), "p95_ms": round(percentile(samples, 95), 2),
-         "p99_ms": round(percentile(samples, 99), 2), "turns_per_s": round(1000 / statistics.mean(samples), 1),
-         "sql_statements_per_turn": round(statements[size] / turns, 2)}
-        for size, samples in latencies.items()
-    ]
+HISTORY_SIZES = (10, 100, 1000, 10000)
+
+
+async def history_scaling(design: Design, counters: Counters, message: str, name: str, turns: int,
+                          budget_s: float) -> list[dict]:
+    """Turn latency against 10 to 10,000 stored messages, the sizes
+    interleaved turn by turn so machine noise hits them alike. At most
+    `turns` rounds, and no new round once `budget_s` is spent (at least 3):
+    the unlimited peer takes about a second a turn at 10,000 items."""
+    [actor] = await design.actors(1)
+    try:
+        short = [await design.conversation(actor, 10) for _ in range(turns + 1)]  # a fresh 10-message one each turn
+        long = {size: await design.conversation(actor, size) for size in HISTORY_SIZES[1:]}
+        analyze(design.engine)
+        latencies: dict[int, list[float]] = {size: [] for size in HISTORY_SIZES}
+        sql: dict[int, list[int]] = {size: [0, 0] for size in HISTORY_SIZES}
+        for size in HISTORY_SIZES:  # warm-up
+            await design.turn(actor, long.get(size, short[-1]), message)
+        deadline = time.monotonic() + budget_s
+        for turn in range(turns):
+            if turn >= 3 and time.monotonic() > deadline:
+                break
+            for size in HISTORY_SIZES:
+                conversation = short[turn] if size == 10 else long[size]
+                before, started = counters.snapshot(), time.perf_counter()
+                await design.turn(actor, conversation, message)
+                latencies[size].append((time.perf_counter() - started) * 1000)
+                after = counters.snapshot()
+                sql[size][0] += after[0] - before[0]
+                sql[size][1] += after[1] - before[1]
+    finally:
+        await design.release([actor])
+    return [row(design, Scenario(name, message, size, 1, len(samples)), samples, None, (sql[size][0], sql[size][1]))
+            for size, samples in latencies.items()]
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Each row's p50 over chatapp's on the same scenario, history and concurrency."""
+    base = {(r["scenario"], r["history_messages"], r["concurrency"], r["section"]): r["p50_ms"]
+            for r in rows if r["design"] == "chatapp"}
+    for r in rows:
+        chatapp = base.get((r["scenario"], r["history_messages"], r["concurrency"], r["section"]))
+        r["p50_vs_chatapp"] = round(r["p50_ms"] / chatapp, 2) if chatapp else None
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'scenario':<9} {'history':>7} {'conc':>4} {'turns':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'turns/s':>8} {'SQL/turn':>8}"
+    header = (f"{'design':<13} {'scenario':<9} {'history':>7} {'conc':>4} {'turns':>5} {'p50 ms':>8} {'p95 ms':>8} "
+              f"{'p99 ms':>8} {'turns/s':>8} {'SQL/turn':>8} {'RT/turn':>8} {'p50 x':>6}")
     print(header)
     print("-" * len(header))
-    for row in rows:
-        print(f"{row['scenario']:<9} {row['history_messages']:>7} {row['concurrency']:>4} {row['turns']:>5} "
-              f"{row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['turns_per_s']:>8.1f} "
-              f"{row['sql_statements_per_turn']:>8.2f}")
+    for r in rows:
+        print(f"{r['design']:<13} {r['scenario']:<9} {r['history_messages']:>7} {r['concurrency']:>4} {r['turns']:>5} "
+              f"{r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['turns_per_s']:>8.1f} "
+              f"{r['sql_statements_per_turn']:>8.2f} {r['round_trips_per_turn']:>8.2f} {r['p50_vs_chatapp']:>6.2f}")
 
 
-def ratio(rows: list[dict], scenario: str, big: int, small: int) -> float:
-    pick = {(r["scenario"], r["history_messages"], r["concurrency"]): r["p50_ms"] for r in rows}
-    return round(pick[(scenario, big, 1)] / pick[(scenario, small, 1)], 2)
+def history_ratio(rows: list[dict], design: str, scenario: str, big: int, small: int) -> float:
+    pick = {(r["design"], r["scenario"], r["history_messages"]): r["p50_ms"] for r in rows if r["section"] == "history"}
+    return round(pick[(design, scenario, big)] / pick[(design, scenario, small)], 2)
 
 
 async def main(quick: bool) -> None:
@@ -215,31 +289,51 @@ async def main(quick: bool) -> None:
         url = cluster.url(cluster.create_database())
         upgrade_database(url)
         engine = make_engine(url, pool_size=20)
-        counter = StatementCounter(engine)
+        peer_engine = async_engine(url)
+        await create_tables(peer_engine)
+        counters = Counters(WireCounter(engine), WireCounter(peer_engine.sync_engine))
         port = free_port()
         settings = Settings(mcp_url=f"http://127.0.0.1:{port}/mcp")
+        users = [auth.register(engine, email=f"b{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1").user_id
+                 for _ in range(16)]
+        designs = [Design("chatapp", engine, settings, users),
+                   PeerDesign(f"peer_limit{PEER_LIMIT}", engine, settings, users, peer_engine, PEER_LIMIT),
+                   PeerDesign("peer_nolimit", engine, settings, users, peer_engine, None)]
+        rows: list[dict] = []
         with ThreadServer(create_api(engine, settings=settings), port):
-            rows = [await run_scenario(engine, settings, counter, s) for s in scenarios(quick)]
+            for scenario in scenarios(quick):
+                for design in designs:
+                    rows.append({**await run_scenario(design, counters, scenario), "section": "turn"})
             for message, name in ((PLAIN, "plain"), (TOOL, "mcp_tool")):
-                rows += await history_scaling(engine, settings, counter, message, name, 40 if quick else 150)
+                for design in designs:
+                    budget = 6.0 if quick else 30.0
+                    for r in await history_scaling(design, counters, message, name, 5 if quick else 40, budget):
+                        rows.append({**r, "section": "history"})
+        await peer_engine.dispose()
         engine.dispose()
     finally:
         remove_cluster(cluster)
+    add_ratios(rows)
     print_table(rows)
-    history_rows = rows[len(scenarios(quick)):]
-    ratios = {f"{s}_10000_vs_10": ratio(history_rows, s, 10000, 10) for s in ("plain", "mcp_tool")}
+    ratios = {f"{d.name}_{s}_10000_vs_10": history_ratio(rows, d.name, s, 10000, 10)
+              for d in designs for s in ("plain", "mcp_tool")}
     for name, value in ratios.items():
         print(f"p50 ratio {name}: {value}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine_info(),
         "database": "postgresql 15 (local unix socket)", "model": "offline", "quick": quick,
-        "results": rows, "ratios": ratios,
+        "peer": f"Agents SDK Runner + SQLAlchemySession (psycopg async), MCPServerStreamableHttp on a reused session; "
+                f"limit={PEER_LIMIT} and unlimited",
+        "round_trips": "statements + psycopg's BEGIN before a transaction's first statement + its COMMIT/ROLLBACK",
+        "results": rows, "history_ratios": ratios,
     }, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
+    for path in plot_turns(json.loads(RESULTS.read_text())):
+        print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer turns per scenario")
+    parser.add_argument("--quick", action="store_true", help="a few turns per scenario: a smoke check in about a minute")
     asyncio.run(main(parser.parse_args().quick))
