@@ -1,5 +1,5 @@
 """Every stored tool call knows its user and the task it acted on, whoever
-wrote it (the database fills both on insert), and migration 0009 fills them
+wrote it (the database fills both on insert), and migration 0008 fills them
 for the calls stored before it."""
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ class ToolCall(SQLModel, table=True):
     # Came in with an imported conversation: the recorded result of a call
     # made elsewhere (or earlier), not something this app's tools did.
     imported: bool = Field(default=False, sa_column_kwargs={"server_default": false()}, nullable=False)
-    # Filled by the database on insert (migration 0009's trigger), whoever
+    # Filled by the database on insert (migration 0008's trigger), whoever
     # writes the row: the owner of its conversation, and the task the call
     # acted on (the result's task_id, else the arguments'; null for none).
     user_id: uuid.UUID | None = Field(default=None, nullable=True)

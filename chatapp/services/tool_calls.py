@@ -2,7 +2,7 @@
 first, read by keyset pages.
 
 Every stored tool call knows its user and the task it acted on (columns the
-database fills on insert, migration 0009), so a page is one range of the
+database fills on insert, migration 0008), so a page is one range of the
 (user_id, executed_at, id) or (user_id, task_id, executed_at, id) index,
 whatever the user's history holds. The cursor is the last call's exact
 (executed_at, id): pages neither skip nor repeat a call when new ones arrive.
