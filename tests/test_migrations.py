@@ -64,7 +64,7 @@ def migrate(url: str, revision: str) -> None:
 
 
 def test_the_search_migration_indexes_messages_stored_before_it(empty_database_url: str) -> None:
-    migrate(empty_database_url, "0004")
+    migrate(empty_database_url, "0005")
     engine = make_engine(empty_database_url)
     user_id, conversation_id, now = uuid.uuid4(), uuid.uuid4(), utcnow()
     with engine.begin() as connection:

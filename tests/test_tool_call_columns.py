@@ -91,11 +91,11 @@ def test_an_inserted_call_gets_its_user_and_task(engine: Engine) -> None:
 
 def test_the_migration_fills_calls_stored_before_it(empty_database_url: str) -> None:
     config = alembic_config(empty_database_url)
-    command.upgrade(config, "0004")
+    command.upgrade(config, "0007")
     engine = make_engine(empty_database_url)
     try:
         user_id, message_id = seed_turn(engine)
-        insert_calls(engine, message_id)  # names only the columns 0004 has
+        insert_calls(engine, message_id)  # names only the columns 0007 has
         command.upgrade(config, "head")
         assert stored_columns(engine) == [(user_id, task) for _tool, _params, _result, task in CALLS]
     finally:
