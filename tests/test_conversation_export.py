@@ -144,6 +144,15 @@ def test_imported_tool_calls_are_marked_where_messages_are_listed(client: httpx.
     assert answered["messages"][1]["tool_calls"][0]["imported"] is True
 
 
+def test_imported_tool_calls_are_marked_in_the_audit_trail(client: httpx.Client, alice: Account) -> None:
+    original = conversation_with_a_tool_call(client, alice)
+    imported_id = import_(client, alice, export(client, alice, original).json()).json()["id"]
+    trail = client.get(f"/api/{alice.user_id}/tool-calls", headers=alice.headers).json()["tool_calls"]
+    marks = {(call["conversation_id"], call["tool_name"]): call["imported"] for call in trail}
+    assert marks == {(original, "add_task"): False, (original, "list_tasks"): False,
+                     (imported_id, "add_task"): True, (imported_id, "list_tasks"): True}
+
+
 def test_an_imported_conversation_goes_on_with_gap_free_seq(client: httpx.Client, alice: Account) -> None:
     document = export(client, alice, conversation_with_a_tool_call(client, alice)).json()
     imported_id = import_(client, alice, document).json()["id"]

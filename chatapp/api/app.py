@@ -82,7 +82,7 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
     for module in ROUTES:
         api.include_router(module.router)
     mount_mcp(api, mcp_app)
-    add_api_fallback(api, [module.router for module in ROUTES if module not in (routes_turns, routes_metrics)])
+    add_api_fallback(api, [module.router for module in ROUTES if module is not routes_metrics])
     return api
 
 

@@ -88,6 +88,7 @@ def tool_call_view(row: Any) -> dict[str, Any]:
         "parameters": row.parameters,
         "result": row.result,
         "executed_at": iso_z(row.executed_at),
+        "imported": row.imported,
         "conversation_id": str(row.conversation_id),
         "message_id": str(row.message_id),
         "task_id": row.task_id,
@@ -125,7 +126,7 @@ def list_tool_calls(
 
     query = (
         select(ToolCall.id, ToolCall.tool_name, ToolCall.parameters, ToolCall.result, ToolCall.executed_at,
-               ToolCall.message_id, ToolCall.task_id, Message.conversation_id)
+               ToolCall.imported, ToolCall.message_id, ToolCall.task_id, Message.conversation_id)
         .join(Message, Message.id == ToolCall.message_id)
         .where(ToolCall.user_id == user_id)
     )
