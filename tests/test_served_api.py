@@ -56,6 +56,13 @@ def test_wrong_method_on_an_api_route_is_405_method_not_allowed(http: httpx.Clie
     assert "POST" in response.headers["allow"]
 
 
+def test_wrong_method_on_a_turn_route_is_405_method_not_allowed(http: httpx.Client) -> None:
+    conversation = "/api/7f4ee6cf-3d52-4d5e-9f0e-6b1f1f3b7a10/conversations/0a3c1f4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
+    response = http.get(f"{conversation}/stop")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+
+
 def raw_post(port: int, path: str, head_extra: str, chunks: Iterator[bytes], deadline: float = 20.0) -> bytes:
     """Send a request by hand, stopping the upload as soon as an answer
     arrives; returns the answer's first bytes."""
