@@ -3,6 +3,7 @@ mapping. Reflex mounts it with `api_transformer`; tests serve it directly."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +27,7 @@ from chatapp.api.middleware import ApiShield
 from chatapp.api.observability import RequestObserver
 from chatapp.chatkit.server import ChatappChatKitServer
 from chatapp.logs import configure_logging
+from chatapp.services.text import UUID_PATTERN
 from chatapp.services.passwords import PasswordHashing
 from chatapp.services.ratelimit import RateLimiter
 from chatapp.tools.server import create_task_server
@@ -119,11 +121,20 @@ def refuse_get_stream(app: ASGIApp) -> ASGIApp:
     return transport
 
 
+def id_path_regex(path: str) -> re.Pattern[str]:
+    """A route's path with each `{…_id}` matching only a UUID: a path that
+    can name no resource is 404, not 405 (`DELETE /api/{user_id}` would
+    otherwise claim every `/api/<word>`)."""
+    uuid_part = UUID_PATTERN.strip("^$")
+    pattern = re.sub(r"\\{\w+_id\\}", uuid_part, re.escape(path))
+    return re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", pattern) + "$")
+
+
 def add_api_fallback(api: FastAPI, routers: list[APIRouter]) -> None:
     """Reflex mounts its own app under this one, catching every path no route
     matched (a plain-text 404, even for a known path with the wrong method).
     This route, after every real one, keeps `/api` in the error shape."""
-    known = [(route.path_regex, route.methods or set()) for router in routers for route in router.routes
+    known = [(id_path_regex(route.path), route.methods or set()) for router in routers for route in router.routes
              if isinstance(route, APIRoute)]
 
     async def unknown_api_route(request: Request) -> object:
