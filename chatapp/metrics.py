@@ -28,7 +28,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from chatapp.services.errors import ServiceError
+from chatapp.services.errors import FAILURES, ServiceError
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # Read once, as prometheus-client itself does when it is imported.
@@ -82,8 +82,6 @@ def _error_codes() -> frozenset[str]:
         kind = pending.pop()
         codes.add(kind.error_code)
         pending.extend(kind.__subclasses__())
-    from chatapp.services.errors import FAILURES
-
     return frozenset(codes | set(FAILURES))
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +139,18 @@ def test_the_served_log_is_json_lines_that_name_their_request(served: ApiProcess
     assert mcp and set(mcp) == {200}
     missing_lines = [entry for entry in entries if entry["request_id"] == request_id(missing)]
     assert [(entry["path"], entry["status"]) for entry in missing_lines] == [("/api/no-such-route", 404)]
+
+
+def test_a_logged_exception_is_one_json_line_with_its_traceback() -> None:
+    from chatapp.logs import JsonFormatter
+
+    try:
+        raise RuntimeError("kaboom\nsecond line")
+    except RuntimeError:
+        record = logging.LogRecord("chatapp.api", logging.ERROR, __file__, 1, "failed %s", ("here",), sys.exc_info())
+    record.request_id = "rid-1"
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert (entry["message"], entry["level"], entry["request_id"]) == ("failed here", "ERROR", "rid-1")
+    assert entry["exception"].startswith("Traceback") and "RuntimeError: kaboom" in entry["exception"]

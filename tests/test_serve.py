@@ -85,3 +85,48 @@ def test_workers_run_reflex_in_backend_only_production_mode() -> None:
     assert env["REFLEX_ENV_MODE"] == "prod" and env["REFLEX_SKIP_COMPILE"] == "true"
     assert env["REFLEX_BACKEND_HOST"] == "0.0.0.0"
     assert "FRONTEND_PORT" not in env
+
+
+# ---- the run directory: metrics files and Granian's JSON logging ----------------------
+
+def test_each_start_gives_the_workers_a_fresh_metrics_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from chatapp.serve import fresh_run_dir
+
+    run_dir = fresh_run_dir(tmp_path, os.getpid())
+    serve_plan = plan(settings(), {}, run_dir=run_dir)
+    serve_plan.prepare()
+    metrics_dir = run_dir / "metrics"
+    assert metrics_dir.is_dir() and not list(metrics_dir.iterdir())
+    assert serve_plan.environment({})["PROMETHEUS_MULTIPROC_DIR"] == str(metrics_dir)
+
+
+def test_a_dead_servers_run_directory_is_removed_and_a_live_ones_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from chatapp.serve import RUN_DIR_PREFIX, fresh_run_dir
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f"{RUN_DIR_PREFIX}{dead.pid}" / "metrics").mkdir(parents=True)
+    (tmp_path / f"{RUN_DIR_PREFIX}1" / "metrics").mkdir(parents=True)  # pid 1 is always alive
+    fresh_run_dir(tmp_path, os.getpid())
+    assert not (tmp_path / f"{RUN_DIR_PREFIX}{dead.pid}").exists()
+    assert (tmp_path / f"{RUN_DIR_PREFIX}1").exists()
+
+
+def test_an_operators_metrics_directory_is_used_and_emptied(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chosen = tmp_path / "prometheus"
+    chosen.mkdir()
+    (chosen / "counter_123.db").write_bytes(b"stale")
+    serve_plan = plan(settings(), {"PROMETHEUS_MULTIPROC_DIR": str(chosen)}, run_dir=tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    serve_plan.prepare()
+    assert serve_plan.environment({})["PROMETHEUS_MULTIPROC_DIR"] == str(chosen)
+    assert not list(chosen.glob("*.db"))
+
+
+def test_granian_logs_json_unless_text_is_asked_for(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    json_plan = plan(settings(log_format="json"), {}, run_dir=tmp_path)
+    json_plan.prepare()
+    command = json_plan.command()
+    assert command[command.index("--log-config") + 1] == str(tmp_path / "granian-logging.json")
+    assert "chatapp.logs.JsonFormatter" in (tmp_path / "granian-logging.json").read_text()
+    assert "--log-config" not in plan(settings(log_format="text"), {}, run_dir=tmp_path).command()

@@ -5,8 +5,9 @@ access-log line per request, and the HTTP error count for /metrics.
   of letters, digits and `-_.:/+=@`: what proxies and tracing headers use,
   nothing that could forge a log line), else a fresh random one. It is set
   in a context variable for everything serving the request (tasks and
-  worker threads inherit it) and echoed on the response, websocket
-  handshakes included.
+  worker threads inherit it) and echoed on the response. (Reflex's
+  websocket, `/_event`, is left alone: its handshake is not an answer of
+  this app's, and its events are not requests.)
 - The access line is written when the answer is complete (a streamed turn
   ends with its last event); like every log line it is only enqueued here
   and formatted on the logging thread.
@@ -50,8 +51,7 @@ class RequestObserver:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind not in ("http", "websocket"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         rid = incoming_request_id(scope) or new_request_id()
@@ -74,8 +74,6 @@ class RequestObserver:
                 found = ERROR_CODE.search(message.get("body", b"")[:4096])
                 metrics.http_error(error_status, found.group(1).decode() if found else None)
                 error_status = 0
-            elif kind_of == "websocket.accept":
-                message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
         try:
@@ -83,7 +81,7 @@ class RequestObserver:
         finally:
             if error_status:  # a start with no body
                 metrics.http_error(error_status, None)
-            if kind == "http" and access_logger.isEnabledFor(logging.INFO):
+            if access_logger.isEnabledFor(logging.INFO):
                 access_logger.info(
                     "%s %s %s", scope.get("method"), scope.get("path"), status,
                     extra={"method": scope.get("method"), "path": scope.get("path"), "status": status,
