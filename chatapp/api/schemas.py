@@ -12,7 +12,7 @@ from chatapp.services.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from chatapp.services.text import MAX_MESSAGE_CHARS
 from chatapp.services.conversations import MAX_TITLE_LENGTH
 from chatapp.services.text import (
-    EMAIL_PATTERN, NOT_BLANK_PATTERN, PASSWORD_PATTERN, UUID_PATTERN, parse_uuid, unstorable_reason,
+    EMAIL_PATTERN, NO_NUL_PATTERN, NOT_BLANK_PATTERN, PASSWORD_PATTERN, UUID_PATTERN, parse_uuid, unstorable_reason,
 )
 
 
@@ -56,7 +56,9 @@ NewPassword = Annotated[Text, Field(
     json_schema_extra={"pattern": PASSWORD_PATTERN},
     description="8-256 characters; not only lowercase letters a-z, not only digits, not only spaces.",
 )]
-CurrentPassword = Annotated[Text, Field(max_length=MAX_PASSWORD_LENGTH, description="The account's password now.")]
+CurrentPassword = Annotated[Text, Field(
+    max_length=MAX_PASSWORD_LENGTH, json_schema_extra={"pattern": NO_NUL_PATTERN}, description="The account's password now.",
+)]
 
 
 class Registration(StrictBody):

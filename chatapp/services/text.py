@@ -34,6 +34,7 @@ def _char_class(chars: str) -> str:
 WHITESPACE = _char_class("".join(c for c in map(chr, range(0x10000)) if c.isspace()))
 # The rules below are the real ones: the services check them with Python's
 # `re`, and the OpenAPI document states the same patterns.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 NOT_BLANK_PATTERN = f"^[^\\u0000]*[^{WHITESPACE}\\u0000][^\\u0000]*$"
 _EMAIL_CHAR = f"[^@{WHITESPACE}\\u0000]"
 EMAIL_PATTERN = f"^{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}+\\.{_EMAIL_CHAR}+$"
