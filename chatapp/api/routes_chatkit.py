@@ -118,7 +118,7 @@ async def chatkit(
                              idempotency_key=idempotency_key)
     await admit(parsed, context, engine)
     server: ChatappChatKitServer = request.app.state.chatkit
-    result = await server.process(body, context)
+    result = await server.process_request(parsed, context)
     if isinstance(result, StreamingResult):
         return StreamingResponse(
             guarded(result, context, engine, settings), media_type="text/event-stream",
