@@ -15,7 +15,7 @@ BACKEND_HOST ?= 127.0.0.1
 FRONTEND_PORT ?= 3000
 export BACKEND_PORT
 
-.PHONY: run api test bench served capacity load profile abuse migrate install deps system-deps clean
+.PHONY: run api test bench bench-search served capacity load profile abuse migrate install deps system-deps clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PY_VERSION) -m venv $(VENV)
@@ -74,6 +74,10 @@ load: install system-deps
 # py-spy on a served worker under wrk: where a plain and a tool turn's CPU goes.
 profile: install system-deps
 	$(PY) bench/cpu_profile.py $(BENCH_ARGS)
+
+# Search p95 on PostgreSQL: one user with 100,000 messages among 1,000,000 (about 12 minutes).
+bench-search: install system-deps
+	$(PY) bench/search.py
 
 # Login flood and 100 MB bodies against `make api`, printing server RSS and /api/health latency.
 abuse: install system-deps

@@ -18,14 +18,13 @@ from chatapp.db.types import iso_z
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidInput
 from chatapp.services.search_query import (
-    MAX_QUERY_CHARS, Clause, fts5_query_text, parse_query, tsquery_text, words_of,
+    MAX_QUERY_CHARS, WORD, Clause, fts5_query_text, parse_query, tsquery_text, words_of,
 )
 from chatapp.services.text import MAX_INT32, check_text
 
 MAX_HITS = 50
 SNIPPET_WORDS = 24
 WORDS_BEFORE_MATCH = 6
-TOKEN = re.compile(r"[^\W_]+")
 
 HIT_COLUMNS = """m.id AS message_id, m.conversation_id, c.title, m.role, m.seq, m.created_at, m.content"""
 # ts_rank and bm25 put the most relevant first; ties go to the newest.
@@ -88,7 +87,7 @@ def snippet(content: str, clauses: list[Clause]) -> list[SnippetPart]:
     """About SNIPPET_WORDS words of the message on one line, starting a few
     words before its first match, with the matching words marked. Parts, not
     markup: nothing to escape, no offsets in anyone's string units."""
-    spans = [match.span() for match in TOKEN.finditer(content)]
+    spans = [match.span() for match in WORD.finditer(content)]
     if not spans:
         return [SnippetPart(" ".join(content.split())[:200], False)] if content.strip() else []
     marked = marked_words(words_of(content), clauses)

@@ -175,7 +175,9 @@ class ThreadState(AuthState):
         live_answer = str(running) if running else ""
         await self.show_page(data, route_id, live_answer=live_answer)
         following, focus = turn.page_loaded(self.current_id, live_answer), self._take_focus()
-        return [event for event in (following, focus) if event is not None] or None
+        if focus is None:
+            return following
+        return [following, focus] if following is not None else focus
 
     def _take_focus(self) -> Any:
         """After a read: scroll to the hit being opened if it is in this
