@@ -107,8 +107,11 @@ def main() -> None:
         user_id = seed(engine, users=users, per_user=per_user, measured=measured)
         seeded_s = time.perf_counter() - began
         deep: str | None = None
-        for _page in range(100):  # the cursor 100 pages back
-            deep = tool_calls.list_tool_calls(engine, user_id=user_id, limit=50, before=deep)["next_before"]
+        for _page in range(100):  # the cursor 100 pages back (or of the last page)
+            following = tool_calls.list_tool_calls(engine, user_id=user_id, limit=50, before=deep)["next_before"]
+            if following is None:
+                break
+            deep = following
         scenarios = {
             "newest page": lambda: tool_calls.list_tool_calls(engine, user_id=user_id, limit=50),
             "page 100 (before cursor)": lambda: tool_calls.list_tool_calls(engine, user_id=user_id, limit=50, before=deep),
