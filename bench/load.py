@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -90,10 +91,17 @@ def read_stats(prefix: Path) -> list[dict]:
     return rows
 
 
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def failures(prefix: Path) -> list[dict]:
+    """Failures by endpoint and kind (user and conversation ids blanked out)."""
+    kinds: dict[tuple[str, str], int] = {}
     with open(f"{prefix}_failures.csv") as handle:
-        return [{"endpoint": r["Name"], "error": r["Error"][:300], "occurrences": int(r["Occurrences"])}
-                for r in csv.DictReader(handle)]
+        for r in csv.DictReader(handle):
+            key = (r["Name"], UUID.sub("[id]", r["Error"])[:300])
+            kinds[key] = kinds.get(key, 0) + int(r["Occurrences"])
+    return [{"endpoint": name, "error": error, "occurrences": count} for (name, error), count in kinds.items()]
 
 
 def task_exceptions(prefix: Path) -> list[dict]:
