@@ -5,7 +5,9 @@ their own."""
 from __future__ import annotations
 
 import copy
+import io
 import json
+import zipfile
 import uuid
 from typing import Any
 
@@ -153,6 +155,32 @@ def test_imported_tool_calls_are_marked_in_the_audit_trail(client: httpx.Client,
                      (imported_id, "add_task"): True, (imported_id, "list_tasks"): True}
 
 
+def test_imported_tool_calls_are_marked_in_the_account_export(client: httpx.Client, alice: Account) -> None:
+    imported_id = import_(client, alice, export(client, alice, conversation_with_a_tool_call(client, alice)).json()).json()["id"]
+    response = client.get(f"/api/{alice.user_id}/export", headers=alice.headers)
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    document = json.loads(archive.read(f"conversations/{imported_id}.json"))
+    calls = [call for message in document["messages"] for call in message["tool_calls"]]
+    assert len(calls) == 2 and all(call["imported"] for call in calls)
+
+
+def test_the_audit_trail_pages_past_imported_calls_from_any_century(client: httpx.Client, alice: Account) -> None:
+    document = export(client, alice, conversation_with_a_tool_call(client, alice)).json()
+    calls = [call for message in document["messages"] for call in message["tool_calls"]]
+    calls[0]["executed_at"], calls[1]["executed_at"] = "1960-05-01T00:00:00Z", "2999-01-01T00:00:00Z"
+    import_(client, alice, document)
+    seen, before = [], None
+    for _ in range(10):
+        query = {"limit": 1, **({"before": before} if before else {})}
+        page = client.get(f"/api/{alice.user_id}/tool-calls", params=query, headers=alice.headers)
+        assert page.status_code == 200, page.text
+        seen += [call["executed_at"][:4] for call in page.json()["tool_calls"]]
+        before = page.json()["next_before"]
+        if before is None:
+            break
+    assert seen[0] == "2999" and seen[-1] == "1960" and len(seen) == 4
+
+
 def test_an_imported_conversation_goes_on_with_gap_free_seq(client: httpx.Client, alice: Account) -> None:
     document = export(client, alice, conversation_with_a_tool_call(client, alice)).json()
     imported_id = import_(client, alice, document).json()["id"]
@@ -202,13 +230,15 @@ def broken(document: dict[str, Any], change: str) -> Any:
         document["extra"] = True
     elif change == "bad_role":
         messages[0]["role"] = "system"
+    elif change == "content_too_long":
+        messages[1]["content"] = " ".join(f"w{number}" for number in range(120_000))[:100_001]
     elif change == "not_an_object":
         return [document]
     return document
 
 
 @pytest.mark.parametrize("change", ["seq_gap", "reply_to_unknown", "nul_in_content", "nul_in_parameters", "version_2",
-                                    "no_messages", "unknown_field", "bad_role", "not_an_object"])
+                                    "no_messages", "unknown_field", "bad_role", "content_too_long", "not_an_object"])
 def test_malformed_import_is_400_and_stores_nothing(client: httpx.Client, alice: Account, engine: Engine, change: str) -> None:
     document = export(client, alice, conversation_with_a_tool_call(client, alice)).json()
     before = counts(engine)

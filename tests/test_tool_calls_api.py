@@ -184,9 +184,16 @@ def test_a_deleted_conversations_calls_leave_the_trail(client: httpx.Client, ali
     assert calls(client, alice) == []
 
 
+def test_a_cursor_beyond_the_calendar_is_its_end(client: httpx.Client, alice: Account) -> None:
+    send(client, alice, "Add task: Buy milk")
+    later = audit(client, alice, before=f"999999999999999999.{uuid.uuid4().hex}")
+    earlier = audit(client, alice, before=f"-999999999999999999.{uuid.uuid4().hex}")
+    assert [len(page.json()["tool_calls"]) for page in (later, earlier)] == [1, 0]
+
+
 def test_bad_filters_are_400_in_the_error_shape(client: httpx.Client, alice: Account) -> None:
     bad = [
-        {"before": "not-a-cursor"}, {"before": f"99999999999999999.{uuid.uuid4().hex}"}, {"before": f"1.{uuid.uuid4().hex.upper()}"}, {"limit": 0}, {"limit": 101},
+        {"before": "not-a-cursor"}, {"before": f"{'1' * 19}.{uuid.uuid4().hex}"}, {"before": f"1.{uuid.uuid4().hex.upper()}"}, {"limit": 0}, {"limit": 101},
         {"task_id": 0}, {"task_id": 2**31}, {"conversation_id": "123"}, {"since": "yesterday"}, {"since": "0"}, {"until": "2026-13-01"},
         {"since": "2024-01-01T12:99:00Z"},
         {"tool_name": "add\x00task"}, {"tool_name": ""},

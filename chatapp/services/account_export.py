@@ -93,7 +93,7 @@ def _message_page(engine: Engine, conversation_id: uuid.UUID, after_seq: int) ->
     )
     query = (
         select(*page.c, ToolCall.id, ToolCall.call_id, ToolCall.tool_name, ToolCall.parameters, ToolCall.result,
-               ToolCall.executed_at)
+               ToolCall.executed_at, ToolCall.imported)
         .select_from(page.outerjoin(ToolCall, ToolCall.message_id == page.c.id))
         .order_by(page.c.seq, ToolCall.position)
     )

@@ -28,9 +28,10 @@ from chatapp.services.text import MAX_INT32, check_text
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# Microseconds since the epoch, a dot, the call's id as 32 hex digits. Any
-# string of this form is a valid cursor (16 digits reach the year 2286).
-CURSOR_PATTERN = r"^[0-9]{1,16}\.[0-9a-f]{32}$"
+# Microseconds since the epoch, a dot, the call's id as 32 hex digits.
+# Imported calls may carry any time from year 1 to 9999, so the count may be
+# negative and up to 18 digits; one beyond the calendar is its end.
+CURSOR_PATTERN = r"^-?[0-9]{1,18}\.[0-9a-f]{32}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 
 
@@ -56,7 +57,11 @@ def parse_cursor(value: str) -> Cursor:
     if not _CURSOR.match(value):
         raise InvalidInput("before must be a next_before value from an earlier page.")
     micros, hex_id = value.split(".")
-    return Cursor(EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hex_id))
+    try:
+        instant = EPOCH + timedelta(microseconds=int(micros))
+    except OverflowError:  # beyond the calendar: as early or late as a time can be, like since/until
+        instant = (datetime.min if micros.startswith("-") else datetime.max).replace(tzinfo=timezone.utc)
+    return Cursor(instant, uuid.UUID(hex=hex_id))
 
 
 def parse_instant(value: str, name: str) -> datetime:

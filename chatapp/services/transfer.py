@@ -43,6 +43,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+IMPORTED_CONTENT_CHARS = 100_000  # one imported message, in code points
+
+
 class ExportedToolCall(_Strict):
     id: str | None = Field(None, max_length=64, description="Its id where it was exported; a new one is made on import.")
     call_id: str | None = Field(None, max_length=128)
@@ -57,7 +60,9 @@ class ExportedMessage(_Strict):
     id: str | None = Field(None, max_length=64, description="Its id where it was exported; a new one is made on import.")
     seq: int = Field(ge=1, le=MAX_INT32, description="1, 2, 3, ... in order: kept on import.")
     role: Literal["user", "assistant"]
-    content: str
+    # Bounded well below what PostgreSQL's search index takes for one row
+    # (1 MB of tsvector): a longer text would fail the insert, not the input.
+    content: str = Field(max_length=IMPORTED_CONTENT_CHARS)
     status: Literal["in_progress", "complete", "stopped", "failed"] = "complete"
     error_code: str | None = Field(None, max_length=32)
     reply_to: str | None = Field(None, max_length=64, description="The `id` of the user message (in this file) it answers.")
