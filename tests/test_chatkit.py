@@ -241,6 +241,15 @@ def test_threads_list_pages_most_recent_first_like_rest(client: httpx.Client, al
     assert [t.id for t in oldest_first.data] == made
 
 
+def test_a_page_size_written_as_a_whole_float_is_an_integer(client: httpx.Client, alice: Account) -> None:
+    """JSON Schema counts 2.0 as an integer, and so does the SDK."""
+    for n in range(3):
+        create_thread(client, alice, f"note {n}")
+    page = THREADS.validate_json(post(client, alice, {"type": "threads.list", "params": {"limit": 2.0}}).content)
+    assert len(page.data) == 2 and page.has_more
+    assert post(client, alice, {"type": "threads.list", "params": {"limit": True}}).status_code == 400
+
+
 def test_a_rest_conversation_reads_as_a_thread(client: httpx.Client, alice: Account) -> None:
     conversation_id = send(client, alice, "Add task: Buy groceries").json()["conversation_id"]
     items = list_items(client, alice, conversation_id).data

@@ -35,8 +35,12 @@ def ui_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiApp]:
 
 
 def download_export(page: Page, item: str) -> tuple[str, str]:
-    """Open the conversation's menu, pick an export, return (file name, text)."""
+    """Open the conversation's menu, pick an export, return (file name, text).
+    The menu from an earlier pick may still be closing: a click then would
+    toggle it shut, so wait until it is gone and its item is shown again."""
+    expect(page.locator(item)).to_have_count(0)
     page.click("#conversation-menu")
+    expect(page.locator(item)).to_be_visible()
     with page.expect_download() as info:
         page.click(item)
     download = info.value

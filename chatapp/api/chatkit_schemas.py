@@ -8,14 +8,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from annotated_types import Ge
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from chatapp.api.schemas import StrictBody, Text
 from chatapp.services.conversations import MAX_TITLE_LENGTH
 from chatapp.services.text import MAX_MESSAGE_CHARS, NOT_BLANK_PATTERN
 
 Metadata = Annotated[dict[str, Any], Field(description="Passed through by the SDK; unused here.")]
-Limit = Annotated[StrictInt | None, Field(ge=0, description="Page size; 0 or none is 20, more than 100 is 100.")]
+
+
+def whole_number(value: Any) -> Any:
+    """JSON Schema's integer, as the SDK itself reads it: 5 or 5.0, never
+    `true` or "5" (which pydantic's lax int would take)."""
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be an integer")
+    return value
+
+
+PageSize = Annotated[int, BeforeValidator(whole_number), Ge(0), WithJsonSchema({"type": "integer", "minimum": 0})]
+Limit = Annotated[PageSize | None, Field(description="Page size; 0 or none is 20, more than 100 is 100.")]
 Order = Literal["asc", "desc"]
 
 
