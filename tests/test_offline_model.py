@@ -20,7 +20,8 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from chatapp.agent.offline import HELP_TEXT, OfflineModel, parse_intent, parse_tool_output
+from chatapp.agent.offline import HELP_TEXT, OfflineModel, parse_intent
+from chatapp.agent.offline.replies import CONFIRMATIONS, confirmed_task_id
 
 set_tracing_disabled(True)
 
@@ -468,38 +469,20 @@ async def test_non_json_tool_error_replies_sorry_with_the_text() -> None:
     )
 
 
-# --------------------------------------------------------------------------- #
-# parse_tool_output: every wrapping of a tool result
-# --------------------------------------------------------------------------- #
-
-RESULT = {"task_id": 1, "status": "created", "title": "Buy groceries", "description": None}
-
-
-@pytest.mark.parametrize(
-    "wrapped",
-    [
-        json.dumps(RESULT),
-        RESULT,
-        json.dumps({"type": "text", "text": json.dumps(RESULT)}),
-        json.dumps([{"type": "text", "text": json.dumps(RESULT)}]),
-        [{"type": "input_text", "text": json.dumps(RESULT)}],
-        {"type": "text", "text": json.dumps(RESULT)},
-        str(RESULT),
-    ],
-    ids=["json", "dict", "text-part-json", "text-part-list-json", "runner-input-text", "text-part-dict", "python-repr"],
-)
-def test_parse_tool_output_unwraps_to_the_result(wrapped: Any) -> None:
-    assert parse_tool_output(wrapped) == RESULT
+@pytest.mark.parametrize("status", sorted(CONFIRMATIONS))
+def test_every_confirmation_names_its_task_for_a_later_it(status: str) -> None:
+    text = CONFIRMATIONS[status].format(task_id=42, title="Task 7: call 3 people")
+    assert confirmed_task_id(text) == 42
 
 
-def test_parse_tool_output_keeps_error_text() -> None:
-    text = "An error occurred while running the tool. Please try again."
-    assert parse_tool_output(text) == text
+@pytest.mark.parametrize("text", [HELP_TEXT, "I couldn't find task 5.", "Which task do you mean? Tell me its number."])
+def test_help_and_questions_name_no_task(text: str) -> None:
+    assert confirmed_task_id(text) is None
 
 
-def test_parse_tool_output_keeps_several_parts_as_a_list() -> None:
-    parts = [{"type": "text", "text": json.dumps(RESULT)}, {"type": "text", "text": json.dumps({"a": 1})}]
-    assert parse_tool_output(json.dumps(parts)) == [RESULT, {"a": 1}]
+async def test_it_after_a_saved_rename_confirmation_means_the_renamed_task() -> None:
+    history = [user("rename task 5 to oat milk"), assistant("Renamed task 5 to oat milk."), user("delete it")]
+    assert await tool_call(history) == ("delete_task", {"task_id": 5})
 
 
 # --------------------------------------------------------------------------- #
@@ -566,17 +549,18 @@ async def test_streamed_tool_step_completes_with_the_function_call() -> None:
 PENDING = listing(task(1, "Buy groceries"), task(3, "Call mom"), status="pending")
 
 
+# Like the MCP tools, these answer JSON (a returned dict would reach the model as its Python repr).
 @function_tool
-async def list_tasks(status: str = "all") -> dict[str, Any]:
+async def list_tasks(status: str = "all") -> str:
     """List the user's tasks."""
-    return {**PENDING, "filter": status}
+    return json.dumps({**PENDING, "filter": status})
 
 
 @function_tool
-async def complete_task(task_id: int) -> dict[str, Any]:
+async def complete_task(task_id: int) -> str:
     """Mark a task as done."""
     title = {1: "Buy groceries", 3: "Call mom"}[task_id]
-    return {"task_id": task_id, "status": "completed", "title": title}
+    return json.dumps({"task_id": task_id, "status": "completed", "title": title})
 
 
 def task_agent(*tools: Any) -> Agent:

@@ -16,7 +16,7 @@ from openai.types.responses import ResponseTextDeltaEvent
 from chatapp.config import Settings
 from chatapp.agent.loop_local import loop_local
 from chatapp.agent.models import select_model
-from chatapp.agent.offline import parse_tool_output
+from chatapp.agent.tool_output import parse_tool_output
 from chatapp.agent.task_tools import TurnContext, task_tools
 
 INSTRUCTIONS = """You are a friendly assistant that manages the user's todo list.
