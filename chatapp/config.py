@@ -102,10 +102,6 @@ class Settings(BaseSettings):
         return url
 
     @property
-    def is_postgres(self) -> bool:
-        return self.sqlalchemy_url.startswith("postgresql")
-
-    @property
     def mcp_endpoint(self) -> str:
         return self.mcp_url or f"http://127.0.0.1:{self.backend_port}/mcp"
 

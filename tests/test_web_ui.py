@@ -299,7 +299,7 @@ def test_live_reply_collects_text_and_tool_calls_and_throttles_text() -> None:
     assert not live.add(TextDelta("I've "))  # just flushed: wait for more words
     live.last_flush -= 1
     assert live.add(TextDelta("added it."))
-    assert live.text == "I've added it." and live.dirty
+    assert live.text == "I've added it." and live.text_changed
     assert not live.add(TurnDone({"status": "success"}))
 
 

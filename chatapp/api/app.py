@@ -60,16 +60,11 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
         ),
     )
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with mcp_server.session_manager.run():
-            yield
-
     api = FastAPI(
         title="chatapp",
         description=DESCRIPTION,
         version="1.0.0",
-        lifespan=lifespan if run_mcp_lifespan else None,
+        lifespan=mcp_lifespan if run_mcp_lifespan else None,
     )
     api.state.engine = engine
     api.state.settings = settings
@@ -152,5 +147,7 @@ def add_api_fallback(api: FastAPI, routers: list[APIRouter]) -> None:
 
 @asynccontextmanager
 async def mcp_lifespan(api: FastAPI) -> AsyncIterator[None]:
+    """The API's one lifespan: its own when served directly, a lifespan task
+    of Reflex's when mounted (a mounted app's lifespan never runs)."""
     async with api.state.mcp_server.session_manager.run():
         yield

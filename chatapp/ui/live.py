@@ -53,7 +53,3 @@ class LiveReply:
         self.text_changed = self.calls_changed = False
         self.last_flush = time.monotonic()
 
-    @property
-    def dirty(self) -> bool:
-        return self.text_changed or self.calls_changed
-

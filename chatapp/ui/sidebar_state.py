@@ -138,10 +138,6 @@ class SidebarState(AuthState):
         self.rename_draft = title
 
     @rx.event
-    def set_rename_draft(self, value: str) -> None:
-        self.rename_draft = value
-
-    @rx.event
     def cancel_rename(self) -> None:
         self.renaming_id = ""
 
