@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from logging.config import fileConfig
 
-from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
 from alembic import context
 import chatapp.db  # noqa: F401  (registers every table on SQLModel.metadata)
 from chatapp.config import get_settings
+from chatapp.db.engine import migration_engine
 from chatapp.db.search import include_in_comparison
 
 config = context.config
@@ -32,13 +32,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     url = database_url()
-    if url.startswith("sqlite"):
-        from pathlib import Path
-
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connectable = create_engine(url, poolclass=pool.NullPool)
+    connectable = migration_engine(url)
     with connectable.connect() as connection:
         context.configure(
             connection=connection,

@@ -11,15 +11,16 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, insert, inspect
+from sqlalchemy import Engine, insert, inspect, select
 from sqlmodel import SQLModel
 
 import chatapp.db  # noqa: F401  (registers the tables)
 from chatapp.config import PROJECT_ROOT
-from chatapp.db import Conversation, Message, User, make_engine
+from chatapp.db import Conversation, Message, ToolCall, User, make_engine
 from chatapp.db.search import include_in_comparison
 from chatapp.db.types import utcnow
 from chatapp.services.search import search_messages
+from chatapp.services.tokens import message_tokens
 
 
 def schema_differences(engine: Engine) -> list:
@@ -56,11 +57,15 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return cluster.url(name)
 
 
-def migrate(url: str, revision: str) -> None:
+def alembic_config(url: str) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
     config.attributes["database_url"] = url
-    command.upgrade(config, revision)
+    return config
+
+
+def migrate(url: str, revision: str) -> None:
+    command.upgrade(alembic_config(url), revision)
 
 
 def test_the_search_migration_indexes_messages_stored_before_it(empty_database_url: str) -> None:
@@ -78,3 +83,94 @@ def test_the_search_migration_indexes_messages_stored_before_it(empty_database_u
     found, _ = search_messages(engine, user_id=user_id, query="marmalade")
     engine.dispose()
     assert [hit["conversation_title"] for hit in found] == ["Old"]
+
+
+LISTED = {"status": "ok", "filter": "all", "count": 1, "tasks": [{"task_id": 1, "title": "Milk", "completed": False}]}
+
+
+def message_row(conversation_id: uuid.UUID, seq: int, role: str, content: str, **columns: object) -> dict[str, object]:
+    """Every row with every column: an executemany insert takes its columns from the first row."""
+    return {"id": uuid.uuid4(), "conversation_id": conversation_id, "seq": seq, "role": role, "content": content,
+            "status": "complete", "error_code": None, "token_count": 0, "tokens_before": 0, "created_at": utcnow(),
+            **columns}
+
+
+def seed_at_0008(engine: Engine) -> tuple[uuid.UUID, uuid.UUID]:
+    """One conversation stored before 0002 (every count 0, as 0002 left it,
+    plus answers whose 0 is the app's own: one still running, one
+    interrupted) and one stored since, counted by the app."""
+    user_id, old, new, now = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), utcnow()
+    answer_id = uuid.uuid4()
+    with engine.begin() as connection:
+        connection.execute(insert(User).values(id=user_id, email="old@example.com", password_hash="x", created_at=now))
+        connection.execute(insert(Conversation), [
+            {"id": old, "user_id": user_id, "title": "Old", "last_seq": 5, "token_total": 0,
+             "created_at": now, "updated_at": now},
+            {"id": new, "user_id": user_id, "title": "New", "last_seq": 2, "token_total": 30,
+             "created_at": now, "updated_at": now},
+        ])
+        connection.execute(insert(Message), [
+            message_row(old, 1, "user", "add milk", id=uuid.uuid4()),
+            message_row(old, 2, "assistant", "You have 1 task:\n- [ ] 1. Milk", id=answer_id),
+            message_row(old, 3, "assistant", "Half an", status="failed", error_code="interrupted"),
+            message_row(old, 4, "user", "what's left?"),
+            message_row(old, 5, "assistant", "", status="in_progress"),
+            message_row(new, 1, "user", "hi", token_count=10, tokens_before=0),
+            message_row(new, 2, "assistant", "Hello", token_count=20, tokens_before=10),
+        ])
+        connection.execute(insert(ToolCall).values(
+            id=uuid.uuid4(), message_id=answer_id, position=0, call_id="c1", tool_name="list_tasks",
+            parameters={"status": "all"}, result=LISTED, executed_at=now))
+    return old, new
+
+
+def counts(engine: Engine, conversation_id: uuid.UUID) -> tuple[list[tuple[int, int]], int]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(Message.token_count, Message.tokens_before)
+                                  .where(Message.conversation_id == conversation_id).order_by(Message.seq)).all()
+        total = connection.execute(select(Conversation.token_total).where(Conversation.id == conversation_id)).scalar_one()
+    return [tuple(row) for row in rows], total
+
+
+def expected_old_counts() -> tuple[list[tuple[int, int]], int]:
+    """What the app writes: each complete message's text and tool calls; an
+    interrupted or running answer's 0; totals summed in seq order."""
+    written = [
+        message_tokens("add milk"),
+        message_tokens("You have 1 task:\n- [ ] 1. Milk", [("list_tasks", {"status": "all"}, LISTED)]),
+        0,
+        message_tokens("what's left?"),
+        0,
+    ]
+    befores = [sum(written[:index]) for index in range(len(written))]
+    return list(zip(written, befores)), sum(written)
+
+
+def test_the_token_backfill_counts_messages_stored_before_counting_began(empty_database_url: str) -> None:
+    migrate(empty_database_url, "0008")
+    engine = make_engine(empty_database_url)
+    old, _ = seed_at_0008(engine)
+    migrate(empty_database_url, "head")
+    assert counts(engine, old) == expected_old_counts()
+    engine.dispose()
+
+
+def test_the_token_backfill_leaves_conversations_the_app_counted(empty_database_url: str) -> None:
+    migrate(empty_database_url, "0008")
+    engine = make_engine(empty_database_url)
+    _, new = seed_at_0008(engine)
+    migrate(empty_database_url, "head")
+    assert counts(engine, new) == ([(10, 0), (20, 10)], 30)
+    engine.dispose()
+
+
+def test_the_token_backfill_run_twice_changes_nothing(empty_database_url: str) -> None:
+    migrate(empty_database_url, "0008")
+    engine = make_engine(empty_database_url)
+    old, new = seed_at_0008(engine)
+    migrate(empty_database_url, "head")
+    once = counts(engine, old), counts(engine, new)
+    command.downgrade(alembic_config(empty_database_url), "0008")
+    migrate(empty_database_url, "head")
+    assert (counts(engine, old), counts(engine, new)) == once
+    engine.dispose()

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection, QueuePool
 
 from chatapp.config import PROJECT_ROOT, get_settings
 
@@ -23,9 +23,7 @@ def make_engine(url: str, *, pool_size: int | None = None, connect_timeout: int 
     pool_size = pool_size or settings.db_pool_size
     connect_timeout = connect_timeout or settings.db_connect_timeout_seconds
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_directory(url)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -46,9 +44,7 @@ def make_engine(url: str, *, pool_size: int | None = None, connect_timeout: int 
         return engine
     engine = create_engine(
         url,
-        # prepare_threshold=None: no server-side prepared statements, so the
-        # pool works behind PgBouncer in transaction mode and Neon's pooler.
-        connect_args={"prepare_threshold": None, "connect_timeout": connect_timeout},
+        connect_args=postgres_connect_args(connect_timeout),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=connect_timeout,
@@ -58,6 +54,33 @@ def make_engine(url: str, *, pool_size: int | None = None, connect_timeout: int 
     )
     event.listen(engine, "checkout", _drop_closed)
     return engine
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """SQLite creates the file but not the directory it goes in."""
+    path = url.removeprefix("sqlite:///")
+    if url.startswith("sqlite") and path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def postgres_connect_args(connect_timeout: int | None) -> dict[str, Any]:
+    """prepare_threshold=None: no server-side prepared statements, so the
+    pool works behind PgBouncer in transaction mode and Neon's pooler."""
+    timeout = {} if connect_timeout is None else {"connect_timeout": connect_timeout}
+    return {"prepare_threshold": None, **timeout}
+
+
+def migration_engine(url: str) -> Engine:
+    """The engine alembic migrates with: the app's database set-up without
+    its pool (one connection, closed afterwards) and without SQLite's
+    foreign-key pragma, which a batch migration must not have on: it copies
+    a table and drops the original, and the drop would cascade into every
+    row that refers to it. No connect timeout: a deploy's migration may wait
+    for a database that is still waking up."""
+    if url.startswith("sqlite"):
+        ensure_sqlite_directory(url)
+        return create_engine(url, poolclass=NullPool)
+    return create_engine(url, poolclass=NullPool, connect_args=postgres_connect_args(None))
 
 
 def closed_by_server(dbapi_connection: Any) -> bool:
