@@ -23,7 +23,8 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from chatapp.agent.chat_completions import ChatCompletionsModel, ChunkAssembler, split_events
+from chatapp.agent.chat_completions import ChatCompletionsModel
+from chatapp.agent.chat_completions_stream import ChunkAssembler, split_events
 from tests.fake_openai import (
     FakeOpenAI,
     failure,
