@@ -55,7 +55,9 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class ToolCall:
+class ScriptedCall:
+    """A tool call the fake provider is scripted to send (not a stored `chatapp.db.ToolCall`)."""
+
     name: str
     arguments: dict[str, Any] | str  # a str is sent verbatim (e.g. broken JSON)
     call_id: str | None = None  # None: call_1, call_2, ... in order of use
@@ -77,15 +79,15 @@ class Malformed:
     kind: str = "invalid_json"  # or "no_choices"
 
 
-Step = Reply | ToolCall | Failure | Hang | Malformed
+Step = Reply | ScriptedCall | Failure | Hang | Malformed
 
 
 def reply(text: str, pieces: int = 3) -> Reply:
     return Reply(text, pieces)
 
 
-def tool_call(name: str, arguments: dict[str, Any] | str | None = None, call_id: str | None = None) -> ToolCall:
-    return ToolCall(name, arguments if isinstance(arguments, str) else dict(arguments or {}), call_id)
+def tool_call(name: str, arguments: dict[str, Any] | str | None = None, call_id: str | None = None) -> ScriptedCall:
+    return ScriptedCall(name, arguments if isinstance(arguments, str) else dict(arguments or {}), call_id)
 
 
 def failure(status: int, message: str | None = None) -> Failure:
@@ -220,7 +222,7 @@ class FakeOpenAI:
             self.requests.append(request)
         return step
 
-    def _call_id(self, step: ToolCall) -> str:
+    def _call_id(self, step: ScriptedCall) -> str:
         return step.call_id or f"call_{next(self._call_ids)}"
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -301,7 +303,7 @@ class FakeOpenAI:
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
 
-            def _stream(self, step: Reply | ToolCall, request: RecordedRequest) -> None:
+            def _stream(self, step: Reply | ScriptedCall, request: RecordedRequest) -> None:
                 self._start_events()
                 for chunk in fake._chunks(step, request):
                     self._event(chunk)
@@ -327,7 +329,7 @@ class FakeOpenAI:
 
     # payloads
 
-    def _completion(self, step: Reply | ToolCall, request: RecordedRequest) -> dict[str, Any]:
+    def _completion(self, step: Reply | ScriptedCall, request: RecordedRequest) -> dict[str, Any]:
         if isinstance(step, Reply):
             message: dict[str, Any] = {"role": "assistant", "content": step.text, "refusal": None}
             finish = "stop"
@@ -349,7 +351,7 @@ class FakeOpenAI:
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
         }
 
-    def _chunks(self, step: Reply | ToolCall, request: RecordedRequest) -> Iterator[dict[str, Any]]:
+    def _chunks(self, step: Reply | ScriptedCall, request: RecordedRequest) -> Iterator[dict[str, Any]]:
         base = {
             "id": f"chatcmpl-fake-{next(self._completion_ids)}",
             "object": "chat.completion.chunk",
@@ -383,7 +385,7 @@ class FakeOpenAI:
         return request.body.get("model", self.model) if isinstance(request.body, dict) else self.model
 
 
-def arguments_text(step: ToolCall) -> str:
+def arguments_text(step: ScriptedCall) -> str:
     return step.arguments if isinstance(step.arguments, str) else json.dumps(step.arguments)
 
 

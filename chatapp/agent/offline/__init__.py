@@ -16,8 +16,8 @@ tools returned, not from what the model guessed.
 Production code never imports this package except to select the model.
 """
 
-from chatapp.agent.offline.grammar import Intent, parse_intent
+from chatapp.agent.offline.grammar import parse_intent
 from chatapp.agent.offline.model import OfflineModel
 from chatapp.agent.offline.replies import HELP_TEXT
 
-__all__ = ["HELP_TEXT", "Intent", "OfflineModel", "parse_intent"]
+__all__ = ["HELP_TEXT", "OfflineModel", "parse_intent"]
