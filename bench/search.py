@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, text  # noqa: E402
 
 from chatapp.db import make_engine, upgrade_database  # noqa: E402
-from chatapp.db.search import PG_INDEX_DDL, SEARCH_INDEX, SEARCH_USER, SEARCH_VECTOR  # noqa: E402
+from chatapp.db.search import OWNED_TSQUERY, PG_INDEX_DDL, SEARCH_INDEX, SEARCH_USER, SEARCH_VECTOR  # noqa: E402
 from chatapp.services.search import search_messages  # noqa: E402
 from tests.pg_cluster import remove_cluster, start_cluster  # noqa: E402
 
@@ -135,7 +135,8 @@ def matches(engine: Engine, user_id: uuid.UUID, tsquery: str) -> int:
     with engine.connect() as connection:
         return connection.execute(text(f"""
             SELECT count(*) FROM messages AS m
-            WHERE m.{SEARCH_USER} = :user_id AND m.{SEARCH_VECTOR} @@ to_tsquery('simple', :q)"""),
+            WHERE m.{SEARCH_USER} = :user_id
+              AND m.{SEARCH_VECTOR} @@ {OWNED_TSQUERY}(CAST(:user_id AS uuid), to_tsquery('simple', :q))"""),
             {"user_id": user_id, "q": tsquery}).scalar_one()
 
 

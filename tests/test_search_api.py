@@ -9,7 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy import insert as sa_insert
 
+from chatapp.db import Conversation, Message, User
+from chatapp.db.types import utcnow
+from chatapp.services.search import search_messages
 from tests.conftest import Account, send
 
 
@@ -178,3 +182,24 @@ def test_bad_search_parameters_are_400(client: httpx.Client, alice: Account, par
 def test_search_is_in_the_openapi_document(client: httpx.Client) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/api/{user_id}/search"]["get"]
     assert {parameter["name"] for parameter in operation["parameters"]} >= {"user_id", "q", "limit", "offset"}
+
+
+def test_users_whose_ids_share_the_index_tag_each_find_only_their_own(engine: Engine) -> None:
+    """On PostgreSQL a word is indexed under the first 8 hex digits of its
+    owner's id; the tag narrows the index scan, the owner check decides."""
+    owners = [uuid.UUID("3d517fe6-0000-4000-8000-000000000001"), uuid.UUID("3d517fe6-0000-4000-8000-000000000002")]
+    now = utcnow()
+    with engine.begin() as connection:
+        for n, owner in enumerate(owners):
+            conversation_id = uuid.uuid4()
+            connection.execute(sa_insert(User).values(id=owner, email=f"tag{n}@example.com", password_hash="x",
+                                                      created_at=now))
+            connection.execute(sa_insert(Conversation).values(
+                id=conversation_id, user_id=owner, title=f"Owner {n}", last_seq=1, created_at=now, updated_at=now))
+            connection.execute(sa_insert(Message).values(
+                id=uuid.uuid4(), conversation_id=conversation_id, seq=1, role="user",
+                content=f"the shared harpsichord lesson {n}", created_at=now))
+    for n, owner in enumerate(owners):
+        for query in ("harpsichord", "harps*", '"shared harpsichord"'):
+            found, _ = search_messages(engine, user_id=owner, query=query)
+            assert [hit["conversation_title"] for hit in found] == [f"Owner {n}"]

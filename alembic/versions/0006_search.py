@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from alembic import op
 
-from chatapp.db.search import (
-    FTS_TABLE, FTS_TOKENIZER, PG_INDEX_DDL, PG_VECTOR_EXPRESSION, SEARCH_INDEX, SEARCH_USER, SEARCH_USER_TRIGGER,
-    SEARCH_VECTOR,
-)
+from chatapp.db.search import FTS_TABLE, FTS_TOKENIZER, SEARCH_INDEX, SEARCH_USER, SEARCH_USER_TRIGGER, SEARCH_VECTOR
 
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
+
+# The index as this revision made it; 0009 tags every word with its owner.
+# Frozen here rather than imported, so this revision always builds what it
+# always built (0009's downgrade returns to it).
+PG_VECTOR_EXPRESSION = "to_tsvector('simple'::regconfig, regexp_replace(content, '[[:punct:]]+', ' ', 'g'))"
+PG_INDEX_DDL = f"CREATE INDEX {SEARCH_INDEX} ON messages USING gin ({SEARCH_USER}, {SEARCH_VECTOR})"
 
 # messages has a UUID primary key, so FTS5 is keyed by its implicit rowid.
 SQLITE_TRIGGERS = {

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, Integer, String, Uuid, bindparam, text
 from sqlalchemy.types import DateTime
 
-from chatapp.db.search import FTS_TABLE, SEARCH_USER, SEARCH_VECTOR
+from chatapp.db.search import FTS_TABLE, OWNED_TSQUERY, SEARCH_USER, SEARCH_VECTOR
 from chatapp.db.types import iso_z
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidInput
@@ -28,14 +28,22 @@ WORDS_BEFORE_MATCH = 6
 
 HIT_COLUMNS = """m.id AS message_id, m.conversation_id, c.title, m.role, m.seq, m.created_at, m.content"""
 # ts_rank and bm25 put the most relevant first; ties go to the newest.
-# On PostgreSQL the owner is in the GIN index beside the words, so only the
-# user's own matches are read.
+# On PostgreSQL the query's words carry the owner's tag as the index's do
+# (chatapp/db/search.py), so only the user's own matches are read; the page
+# is chosen from the messages alone, and only its rows are joined to their
+# conversations for the titles.
+OWNED_QUERY = f"{OWNED_TSQUERY}(CAST(:user_id AS uuid), to_tsquery('simple', :query))"
 POSTGRESQL_SEARCH = f"""
 SELECT {HIT_COLUMNS}
-FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id
-WHERE m.{SEARCH_USER} = :user_id AND m.{SEARCH_VECTOR} @@ to_tsquery('simple', :query)
-ORDER BY ts_rank(m.{SEARCH_VECTOR}, to_tsquery('simple', :query)) DESC, m.created_at DESC, m.id
-LIMIT :limit OFFSET :offset
+FROM (
+    SELECT id, ts_rank({SEARCH_VECTOR}, {OWNED_QUERY}) AS rank, created_at
+    FROM messages
+    WHERE {SEARCH_USER} = :user_id AND {SEARCH_VECTOR} @@ {OWNED_QUERY}
+    ORDER BY rank DESC, created_at DESC, id
+    LIMIT :limit OFFSET :offset
+) AS page
+JOIN messages AS m ON m.id = page.id JOIN conversations AS c ON c.id = m.conversation_id
+ORDER BY page.rank DESC, page.created_at DESC, page.id
 """
 SQLITE_SEARCH = f"""
 SELECT {HIT_COLUMNS}
