@@ -21,8 +21,7 @@ from bench.peer import PeerUser, WireCounter, async_engine, create_tables, seed
 from bench.slow_model import expected_reply
 from chatapp.config import Settings
 
-from tests.pg_cluster import free_port
-from tests.servers import wait_for_port
+from tests.support.ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

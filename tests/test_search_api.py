@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.conftest import Account, send
+from tests.support.api import Account, send
 
 
 def search(client: httpx.Client, account: Account, q: str, **params: Any) -> httpx.Response:

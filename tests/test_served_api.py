@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import fresh_database_url, register
-from tests.pg_cluster import free_port
-from tests.servers import ApiProcess
+from tests.support.api import fresh_database_url, register
+from tests.support.ports import free_port
+from tests.support.servers import ApiProcess
 
 LOGIN_LIMIT = 3
 
