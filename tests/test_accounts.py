@@ -22,7 +22,7 @@ from chatapp.services import account_export
 from chatapp.services.auth import authenticate, issue_tool_token
 from chatapp.services.errors import InvalidAuth
 from chatapp.services.turns import tool_token
-from tests.support.api import Account, LiveApi, register, send, serve
+from tests.support.api import Account, LiveApi, assert_error, register, send, serve
 from tests.support.mcp_client import INITIALIZE, MCP_HEADERS
 from tests.support.streams import LONG, serve_paced, start_stream
 
@@ -56,11 +56,6 @@ def mcp_status(api: LiveApi, token: str) -> int:
 
 def login(client: httpx.Client, email: str, password: str) -> httpx.Response:
     return client.post("/api/auth/login", json={"email": email, "password": password})
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["error_code"] == code and response.json()["status"] == "error"
 
 
 # ---- sign out everywhere ---------------------------------------------------------------

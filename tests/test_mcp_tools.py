@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,8 +14,7 @@ from mcp.client.stdio import stdio_client
 
 from tests.support.api import Account, LiveApi
 from tests.support.mcp_client import mcp_session, result_of
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
 
 
 async def test_server_lists_the_five_task_tools(live_api: LiveApi, alice: Account) -> None:

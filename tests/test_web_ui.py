@@ -688,6 +688,10 @@ def expect_chat_after_four_turns(page: Page) -> None:
     expect(assistant_messages(page).last).to_be_in_viewport()
     expect(assistant_messages(page).last).to_contain_text("Book dentist appointment")
     expect(page.locator("#chat-title")).to_contain_text("Buy groceries")
+    expect(page.locator("#pending-tasks .task-row")).to_have_count(1)
+    expect(page.locator("#pending-tasks .task-row")).to_contain_text("Book dentist appointment")
+    expect(page.locator("#completed-tasks .task-row")).to_have_count(1)
+    expect(page.locator("#completed-tasks .task-row")).to_contain_text("Buy groceries")
 
 
 @pytest.mark.browser
@@ -769,7 +773,6 @@ def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> No
         expect(page.locator("#pending-tasks .task-row")).to_contain_text("Book dentist appointment")
         shot(page, "tasks-phone.png")
     assert all((SCREENSHOTS / name).stat().st_size > 10_000 for name in ("chat-light.png", "chat-dark.png", "chat-phone.png"))
-
 
 
 STREAMING_TASKS = [

@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from tests.support.paths import ARTIFACTS, ROOT
 
 
-
 class ThreadServer:
     """uvicorn running one FastAPI app in a background thread."""
 
