@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results" / "abuse.json"
 
-from tests.pg_cluster import free_port, remove_cluster, start_cluster  # noqa: E402
-from tests.servers import ApiProcess  # noqa: E402
+from tests.support.pg_cluster import remove_cluster, start_cluster  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.servers import ApiProcess  # noqa: E402
 
 FLOOD = 100
 GENEROUS = "1000000/minute"

@@ -50,7 +50,7 @@ from sqlalchemy import Engine, text  # noqa: E402
 from chatapp.db import make_engine, upgrade_database  # noqa: E402
 from chatapp.db.search import OWNED_TSQUERY, PG_INDEX_DDL, SEARCH_INDEX, SEARCH_USER, SEARCH_VECTOR  # noqa: E402
 from chatapp.services.search import search_messages  # noqa: E402
-from tests.pg_cluster import remove_cluster, start_cluster  # noqa: E402
+from tests.support.pg_cluster import remove_cluster, start_cluster  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "search.json"
 VOCABULARY = 20_000

@@ -19,9 +19,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.pg_cluster import PgCluster, free_port, remove_cluster, start_cluster  # noqa: E402
-from tests.redis_server import RedisServer, start_redis  # noqa: E402
-from tests.servers import ApiProcess  # noqa: E402
+from tests.support.pg_cluster import PgCluster, remove_cluster, start_cluster  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.redis_server import RedisServer, start_redis  # noqa: E402
+from tests.support.servers import ApiProcess  # noqa: E402
 
 GENEROUS = "100000000/minute"
 JWT_SECRET = "bench-served-secret-" + "x" * 40

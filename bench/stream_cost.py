@@ -51,9 +51,9 @@ from chatapp.config import Settings  # noqa: E402
 from chatapp.db import make_engine, upgrade_database  # noqa: E402
 from chatapp.services import auth, tasks, turns  # noqa: E402
 from chatapp.services.turn_events import TextDelta  # noqa: E402
-from tests.pg_cluster import free_port  # noqa: E402
-from tests.redis_server import start_redis  # noqa: E402
-from tests.servers import ThreadServer  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.redis_server import start_redis  # noqa: E402
+from tests.support.servers import ThreadServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "stream_cost.json"
 PROMPT = "show my tasks"

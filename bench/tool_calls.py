@@ -32,7 +32,7 @@ from sqlalchemy import Engine, insert, text  # noqa: E402
 from chatapp.db import Conversation, Message, ToolCall, User, make_engine, upgrade_database  # noqa: E402
 from chatapp.db.types import utcnow  # noqa: E402
 from chatapp.services import tool_calls  # noqa: E402
-from tests.pg_cluster import remove_cluster, start_cluster  # noqa: E402
+from tests.support.pg_cluster import remove_cluster, start_cluster  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "tool_calls.json"
 BATCH = 5_000

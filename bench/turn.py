@@ -50,8 +50,9 @@ from chatapp.services import turns  # noqa: E402
 from chatapp.services.tokens import message_tokens  # noqa: E402
 from bench.peer import PEER_LIMIT, PeerUser, WireCounter, async_engine, create_tables, seed  # noqa: E402
 from bench.plots import machine_info, plot_turns  # noqa: E402
-from tests.pg_cluster import free_port, remove_cluster, start_cluster  # noqa: E402
-from tests.servers import ThreadServer  # noqa: E402
+from tests.support.pg_cluster import remove_cluster, start_cluster  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.servers import ThreadServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "turn.json"
 PLAIN = "hello there"  # the offline model answers with help text, no tool

@@ -1,40 +1,34 @@
 """Shared fixtures: a real PostgreSQL cluster (started here, never mocked)
 and SQLite, a freshly migrated database per test, and the API served over
-real HTTP so the agent reaches the MCP tools the way it does in production."""
+real HTTP so the agent reaches the MCP tools the way it does in production.
+The helpers these fixtures use, and tests import, live in tests/support/."""
 
 from __future__ import annotations
 
-import os
+from tests.support.environment import use_test_environment
 
-# Offline, deterministic and quiet: no key, no traces, a fixed secret.
-for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL", "MCP_URL"):
-    os.environ.pop(name, None)
-os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
-os.environ.setdefault("JWT_SECRET", "test-secret-" + "x" * 64)  # long enough for the HS512 negative test
-# Every test sets the rate limits explicitly: high enough that no test (or
-# `make api` it starts) measures the limiter; rate-limit tests set tight ones.
-GENEROUS_LIMIT = "100000/minute"
-for name in ("LOGIN_PER_IP", "LOGIN_PER_EMAIL", "REGISTER_PER_IP", "REGISTER_PER_EMAIL", "CHAT_PER_USER"):
-    os.environ[f"RATE_LIMIT_{name}"] = GENEROUS_LIMIT
+use_test_environment()  # before the app is imported
 
-import shutil
-import uuid
+import socket
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
-from chatapp.api.app import create_api
-from chatapp.config import Settings
 from chatapp.db import make_engine, upgrade_database
-from tests.pg_cluster import PgCluster, free_port, remove_cluster, start_cluster
-from tests.redis_server import RedisServer, start_redis
-from tests.servers import ApiProcess, ThreadServer
+from tests.support.api import Account, ApiCluster, LiveApi, fresh_database_url, register, serve
+from tests.support.pg_cluster import PgCluster, remove_cluster, start_cluster
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer, start_redis
+from tests.support.servers import ApiProcess
+from tests.support.streams import serve_paced
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# Fixtures that live beside their helpers: `fake_openai`, and Chromium's
+# `browser`, `context` and `page`.
+pytest_plugins = ["tests.support.fake_openai", "tests.support.browser"]
 
 
 @pytest.fixture(scope="session")
@@ -76,17 +70,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def fresh_database_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if kind == "postgresql":
-        cluster: PgCluster = request.getfixturevalue("pg_cluster")
-        name = cluster.create_database(template=request.getfixturevalue("pg_template"))
-        request.addfinalizer(lambda: cluster.drop_database(name))
-        return cluster.url(name)
-    path = tmp_path / f"chat-{uuid.uuid4().hex[:8]}.db"
-    shutil.copy(request.getfixturevalue("sqlite_template"), path)
-    return f"sqlite:///{path}"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_database_url(request.param, request, tmp_path)
@@ -104,24 +87,6 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@dataclass
-class LiveApi:
-    server: ThreadServer
-    settings: Settings
-    engine: Engine
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-
-def serve(engine: Engine, **overrides: object) -> Iterator[LiveApi]:
-    port = free_port()
-    settings = Settings(mcp_url=f"http://127.0.0.1:{port}/mcp", **overrides)  # type: ignore[arg-type]
-    with ThreadServer(create_api(engine, settings=settings), port) as server:
-        yield LiveApi(server, settings, engine)
-
-
 @pytest.fixture
 def live_api(engine: Engine) -> Iterator[LiveApi]:
     yield from serve(engine)
@@ -133,26 +98,49 @@ def client(live_api: LiveApi) -> Iterator[httpx.Client]:
         yield http
 
 
-@dataclass
-class Account:
-    user_id: str
-    token: str
-    email: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def chat_path(self) -> str:
-        return f"/api/{self.user_id}/chat"
+@pytest.fixture(params=["memory", "redis"])
+def paced_api(request: pytest.FixtureRequest, engine: Engine) -> Iterator[LiveApi]:
+    """The API with an offline model slow enough to act mid-reply, on each turn bus."""
+    yield from serve_paced(request, engine)
 
 
-def register(client: httpx.Client, email: str | None = None, password: str = "Correct-horse-9") -> Account:
-    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-    response = client.post("/api/auth/register", json={"email": email, "password": password})
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return Account(body["user_id"], body["access_token"], email)
+@pytest.fixture
+def http(paced_api: LiveApi) -> Iterator[httpx.Client]:
+    """A client of `paced_api`, for tests that act while a reply streams."""
+    with httpx.Client(base_url=paced_api.base_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def carol(http: httpx.Client) -> Account:
+    return register(http)
+
+
+@pytest.fixture
+def hanging_provider() -> Iterator[int]:
+    """A model provider's port that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(timeout=2)
+    for connection in held:
+        connection.close()
+    listener.close()
 
 
 @pytest.fixture
@@ -163,26 +151,6 @@ def alice(client: httpx.Client) -> Account:
 @pytest.fixture
 def bob(client: httpx.Client) -> Account:
     return register(client, "bob@example.com")
-
-
-def send(client: httpx.Client, account: Account, message: str, conversation_id: str | None = None) -> httpx.Response:
-    return client.post(
-        account.chat_path(), headers=account.headers, json={"message": message, "conversation_id": conversation_id}
-    )
-
-
-@dataclass
-class ApiCluster:
-    """`make api` with several workers, as production runs it: PostgreSQL,
-    Redis, one JWT secret."""
-
-    server: ApiProcess
-    database_url: str
-    redis_url: str
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,9 @@ from chatapp.services import account_export
 from chatapp.services.auth import authenticate, issue_tool_token
 from chatapp.services.errors import InvalidAuth
 from chatapp.services.turns import tool_token
-from tests.conftest import Account, LiveApi, register, send, serve
-from tests.test_mcp_auth import INITIALIZE, MCP_HEADERS
-from tests.test_mcp_tools import mcp_session, result_of
-from tests.test_turn_lifecycle import LONG, start_stream
+from tests.support.api import Account, LiveApi, assert_error, register, send, serve
+from tests.support.mcp_client import INITIALIZE, MCP_HEADERS
+from tests.support.streams import LONG, serve_paced, start_stream
 
 PASSWORD = "Correct-horse-9"
 NEW_PASSWORD = "Battery-staple-7"
@@ -57,11 +56,6 @@ def mcp_status(api: LiveApi, token: str) -> int:
 
 def login(client: httpx.Client, email: str, password: str) -> httpx.Response:
     return client.post("/api/auth/login", json={"email": email, "password": password})
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["error_code"] == code and response.json()["status"] == "error"
 
 
 # ---- sign out everywhere ---------------------------------------------------------------
@@ -304,10 +298,7 @@ def test_the_email_of_a_deleted_account_can_sign_up_again(client: httpx.Client, 
 def paced_api(request: pytest.FixtureRequest, engine: Engine) -> Iterator[LiveApi]:
     # Slow enough that checking the password (argon2, on a busy machine)
     # surely lands mid-reply.
-    overrides: dict[str, object] = {"offline_stream_delay_ms": SLOW_MS}
-    if request.param == "redis":
-        overrides["redis_url"] = request.getfixturevalue("redis_url")
-    yield from serve(engine, **overrides)
+    yield from serve_paced(request, engine, SLOW_MS)
 
 
 def test_a_turn_in_flight_ends_as_failed_when_its_account_is_deleted(paced_api: LiveApi) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import Account
-from tests.test_turn_lifecycle import LONG, Stream, carol, http, paced_api, start_stream, turn_path  # noqa: F401
+from tests.support.api import Account
+from tests.support.streams import LONG, start_stream, Stream, turn_path
 
 
 def regenerate_streamed(http: httpx.Client, account: Account, conversation_id: str) -> Stream:

@@ -22,11 +22,11 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from tests.conftest import Account, fresh_database_url, register
+from tests.support.api import Account, fresh_database_url, register
+from tests.support.ports import free_port
+from tests.support.servers import ApiProcess
 
 PASSWORD = "Correct-horse-9"  # register()'s default: never what the fuzzer sends as the current password
-from tests.pg_cluster import free_port
-from tests.servers import ApiProcess
 
 # Bounded run time on 2 cores: examples per operation (valid and invalid).
 EXAMPLES_PER_OPERATION = 40

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import jwt
 
-from tests.conftest import Account, register, send
+from tests.support.api import Account, register, send
 
 
 def test_register_returns_201_with_a_bearer_token(client: httpx.Client) -> None:

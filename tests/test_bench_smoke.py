@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
 from openai import AsyncOpenAI
@@ -21,10 +20,8 @@ from bench.peer import PeerUser, WireCounter, async_engine, create_tables, seed
 from bench.slow_model import expected_reply
 from chatapp.config import Settings
 
-from tests.pg_cluster import free_port
-from tests.servers import wait_for_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+from tests.support.ports import free_port, wait_for_port
 
 
 async def test_peer_turn_appends_to_its_sdk_session_and_counts_round_trips(pg_database_url: str) -> None:

@@ -6,20 +6,11 @@ import re
 import uuid
 
 import httpx
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from tests.conftest import Account, send
+from tests.support.api import Account, send, stored_messages
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-def stored_messages(engine: Engine, conversation_id: str) -> list[tuple[int, str, str]]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text("SELECT seq, role, content FROM messages WHERE conversation_id = :c ORDER BY seq"),
-            {"c": uuid.UUID(conversation_id) if engine.dialect.name == "postgresql" else uuid.UUID(conversation_id).hex},
-        ).all()
-    return [tuple(row) for row in rows]
 
 
 def test_first_message_creates_and_stores_a_conversation(client: httpx.Client, alice: Account, engine: Engine) -> None:

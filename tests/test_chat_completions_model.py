@@ -25,10 +25,9 @@ from openai.types.responses import (
 
 from chatapp.agent.chat_completions import ChatCompletionsModel
 from chatapp.agent.chat_completions_stream import ChunkAssembler, split_events
-from tests.fake_openai import (
+from tests.support.fake_openai import (
     FakeOpenAI,
     failure,
-    fake_openai_fixture,  # noqa: F401  (the `fake_openai` fixture)
     hang,
     malformed,
     reply,

@@ -4,7 +4,6 @@ none of them losing what was already stored."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,19 +14,7 @@ import pytest
 from sqlalchemy import Engine
 
 from chatapp.config import get_settings
-from tests.conftest import Account, LiveApi, register, send, serve
-from tests.test_chat_api import stored_messages
-
-ERROR_KEYS = {"status", "error_code", "error", "conversation_id"}
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == ERROR_KEYS
-    assert body["status"] == "error" and body["error_code"] == code and body["error"]
-    return body
-
+from tests.support.api import Account, LiveApi, assert_error, register, send, serve, stored_messages
 
 @pytest.mark.parametrize(
     "payload",
@@ -158,33 +145,6 @@ def test_conversation_goes_on_after_an_agent_failure(failing_api: LiveApi, engin
             ]
             assert body["messages"][-1]["content"] == "I've added task 1: Buy groceries."
             assert body["messages"][-1]["reply_to"] == body["messages"][2]["id"]
-
-
-@pytest.fixture
-def hanging_provider() -> Iterator[int]:
-    """Accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(timeout=2)
-    for connection in held:
-        connection.close()
-    listener.close()
 
 
 def test_agent_beyond_its_time_limit_is_500_timeout(engine: Engine, hanging_provider: int) -> None:

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from tests.conftest import Account, LiveApi, send
+from tests.support.api import Account, LiveApi, send
 
 
 def stream(client: httpx.Client, account: Account, message: str, conversation_id: str | None = None) -> list[tuple[str, dict]]:
@@ -99,7 +99,7 @@ def test_turn_is_stored_when_the_client_disconnects_mid_stream(client: httpx.Cli
 def test_provider_failure_mid_stream_is_an_error_event(engine: Engine) -> None:
     import socket
 
-    from tests.conftest import register, serve
+    from tests.support.api import register, serve
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

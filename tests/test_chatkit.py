@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from chatkit.types import (
     AssistantMessageItem, AttachmentsCreateReq, AttachmentCreateParams, ErrorEvent, InferenceOptions,
     ItemFeedbackParams, ItemsFeedbackReq, ItemsListParams, ItemsListReq, Page, TaskItem, Thread,
@@ -27,15 +26,12 @@ from chatkit.types import (
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Engine
 
-from tests.conftest import Account, LiveApi, register, send, serve
+from tests.support.api import Account, register, send, serve
+from tests.support.streams import LONG
 
 EVENTS: TypeAdapter[Any] = TypeAdapter(ThreadStreamEvent)
 ITEMS: TypeAdapter[Any] = TypeAdapter(Page[ThreadItem])
 THREADS: TypeAdapter[Any] = TypeAdapter(Page[Thread])
-PACED_MS = 30  # the offline model's pause between words: slow enough to disconnect mid-reply
-LONG = "what is this app?"  # the offline model's long help text
-
-
 # ---- a ChatKit client, as the web component speaks ------------------------------------
 
 def user_input(text: str) -> UserMessageInput:
@@ -340,20 +336,6 @@ def test_a_failed_turn_is_an_error_event_and_retry_answers_it(engine: Engine) ->
 
 # ---- cancel = stop -------------------------------------------------------------------------
 
-@pytest.fixture(params=["memory", "redis"])
-def paced_api(request: pytest.FixtureRequest, engine: Engine) -> Iterator[LiveApi]:
-    overrides: dict[str, object] = {"offline_stream_delay_ms": PACED_MS}
-    if request.param == "redis":
-        overrides["redis_url"] = request.getfixturevalue("redis_url")
-    yield from serve(engine, **overrides)
-
-
-@pytest.fixture
-def paced(paced_api: LiveApi) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=paced_api.base_url, timeout=60) as http:
-        yield http
-
-
 def wait_for_answer(client: httpx.Client, account: Account, thread_id: str, timeout: float = 20.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -364,12 +346,12 @@ def wait_for_answer(client: httpx.Client, account: Account, thread_id: str, time
         time.sleep(0.05)
 
 
-def test_cancelling_the_stream_mid_reply_stores_it_as_stopped(paced: httpx.Client) -> None:
-    carol = register(paced)
+def test_cancelling_the_stream_mid_reply_stores_it_as_stopped(http: httpx.Client) -> None:
+    carol = register(http)
     request = ThreadsCreateReq(params=ThreadCreateParams(input=user_input(LONG)))
     seen: list[str] = []
     thread_id = ""
-    with paced.stream("POST", "/api/chatkit", headers=carol.headers, content=request.model_dump_json()) as response:
+    with http.stream("POST", "/api/chatkit", headers=carol.headers, content=request.model_dump_json()) as response:
         for event in read_events(response):
             if isinstance(event, ThreadCreatedEvent):
                 thread_id = event.thread.id
@@ -377,23 +359,23 @@ def test_cancelling_the_stream_mid_reply_stores_it_as_stopped(paced: httpx.Clien
                 seen.append(event.update.delta)
                 if len(seen) >= 3:
                     break  # leaving the block closes the connection, as the web component's cancel does
-    answer = wait_for_answer(paced, carol, thread_id)
+    answer = wait_for_answer(http, carol, thread_id)
     assert answer["status"] == "stopped"
     assert answer["content"].startswith("".join(seen))
-    full = send(paced, carol, LONG).json()["messages"][-1]["content"]
+    full = send(http, carol, LONG).json()["messages"][-1]["content"]
     assert len(answer["content"]) < len(full)
 
 
-def test_a_chat_stream_that_disconnects_still_finishes(paced: httpx.Client) -> None:
+def test_a_chat_stream_that_disconnects_still_finishes(http: httpx.Client) -> None:
     """Only ChatKit's disconnect means Stop: /chat/stream's keeps running."""
-    carol = register(paced)
-    with paced.stream("POST", f"{carol.chat_path()}/stream", headers=carol.headers, json={"message": LONG}) as response:
+    carol = register(http)
+    with http.stream("POST", f"{carol.chat_path()}/stream", headers=carol.headers, json={"message": LONG}) as response:
         lines = response.iter_lines()
         for line in lines:
             if line.startswith("event: text_delta"):
                 break
-    listed = paced.get(f"/api/{carol.user_id}/conversations", headers=carol.headers).json()["conversations"]
-    assert wait_for_answer(paced, carol, listed[0]["id"], timeout=60)["status"] == "complete"
+    listed = http.get(f"/api/{carol.user_id}/conversations", headers=carol.headers).json()["conversations"]
+    assert wait_for_answer(http, carol, listed[0]["id"], timeout=60)["status"] == "complete"
 
 
 # ---- isolation -----------------------------------------------------------------------------

@@ -17,8 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from chatapp.db import Conversation, Message, ToolCall
 from chatapp.services.tokens import message_tokens
-from tests.conftest import Account, LiveApi, register, send, serve
-from tests.test_chat_errors import assert_error
+from tests.support.api import Account, LiveApi, assert_error, register, send, serve, without_ids_and_times
 
 
 def conversation_with_a_tool_call(client: httpx.Client, account: Account) -> str:
@@ -34,20 +33,6 @@ def export(client: httpx.Client, account: Account, conversation_id: str, format:
 
 def import_(client: httpx.Client, account: Account, document: Any) -> httpx.Response:
     return client.post(f"/api/{account.user_id}/conversations/import", headers=account.headers, json=document)
-
-
-def without_ids_and_times(document: dict[str, Any]) -> dict[str, Any]:
-    """The content of an export: what a round trip keeps. The imported mark
-    is provenance, like ids and times, and is compared on its own."""
-    conversation = {"title": document["conversation"]["title"], "token_total": document["conversation"]["token_total"]}
-    messages = []
-    for message in document["messages"]:
-        calls = [{key: call[key] for key in ("tool_name", "parameters", "result")} for call in message["tool_calls"]]
-        messages.append({**{key: message[key] for key in ("seq", "role", "content", "status", "error_code")},
-                         "answers_seq": message["reply_to"] and next(
-                             m["seq"] for m in document["messages"] if m["id"] == message["reply_to"]),
-                         "tool_calls": calls})
-    return {"format_version": document["format_version"], "conversation": conversation, "messages": messages}
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:

@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import Account, send
+from tests.support.api import Account, send
 
 
 def start(client: httpx.Client, account: Account, message: str = "hello") -> str:

@@ -16,9 +16,10 @@ import pytest
 from chatapp.db import make_engine, upgrade_database
 from chatapp.services.auth import issue_token
 from chatapp.services.tokens import encoding
-from tests.conftest import Account, register, send, serve
-from tests.pg_cluster import PgCluster, free_port, remove_cluster, start_cluster
-from tests.servers import ApiProcess
+from tests.support.api import Account, register, send, serve
+from tests.support.pg_cluster import PgCluster, remove_cluster, start_cluster
+from tests.support.ports import free_port
+from tests.support.servers import ApiProcess
 
 # The issue's bounds: /api/health within 1 s, /chat within 2.5 s (psycopg's
 # connect timeout cannot be under 2 s).

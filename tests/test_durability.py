@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from chatapp.db import make_engine, upgrade_database
-from tests.conftest import register, send, serve
-from tests.pg_cluster import PgCluster, free_port, remove_cluster, start_cluster
-from tests.servers import ApiProcess
+from tests.support.api import register, send, serve
+from tests.support.pg_cluster import PgCluster, remove_cluster, start_cluster
+from tests.support.ports import free_port
+from tests.support.servers import ApiProcess
 
 
 @pytest.fixture

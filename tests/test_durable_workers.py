@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from chatapp.config import Settings
-from tests.conftest import Account, ApiCluster, register
-from tests.pg_cluster import PgCluster, free_port
-from tests.redis_server import RedisServer
-from tests.servers import ApiProcess
-from tests.test_chat_errors import assert_error
-from tests.test_turn_lifecycle import LONG, Stream, turn_path
+from tests.support.api import Account, ApiCluster, assert_error, register
+from tests.support.pg_cluster import PgCluster
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ApiProcess
+from tests.support.streams import LONG, Stream, turn_path
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,8 @@ import httpx
 from sqlalchemy import Engine, select
 
 from chatapp.db import Conversation, Message
-from tests.conftest import Account, send
-from tests.test_chat_errors import assert_error
-from tests.test_turn_lifecycle import LONG, Stream, carol, http, paced_api, start_stream  # noqa: F401
+from tests.support.api import Account, assert_error, send
+from tests.support.streams import LONG, start_stream, Stream
 
 
 def edit_path(account: Account, conversation_id: str, message_id: str) -> str:

@@ -17,10 +17,10 @@ from sqlalchemy import text
 
 from chatapp.db import make_engine
 from chatapp.services import inflight
-from tests.conftest import Account, register, send
-from tests.fake_openai import FakeOpenAI, fake_openai_fixture, hang  # noqa: F401  (fixture)
-from tests.pg_cluster import free_port
-from tests.servers import ApiProcess
+from tests.support.api import Account, register, send
+from tests.support.ports import free_port
+from tests.support.servers import ApiProcess
+from tests.support.fake_openai import FakeOpenAI, hang
 
 
 @pytest.fixture

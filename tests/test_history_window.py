@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from chatapp.services.history import RECENT_TURNS, TRANSCRIPT_HEADER, rebuild_history, window_turns
 from chatapp.services.messages import StoredMessage, StoredToolCall, read_tail, read_window
 from chatapp.services.tokens import count_tokens, encoding, message_tokens
-from tests.conftest import Account, send
+from tests.support.api import Account, send
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -9,9 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import Engine, text
 
-from tests.conftest import Account, register
-from tests.test_chat_errors import assert_error
-from tests.test_turn_lifecycle import LONG, Stream, carol, http, paced_api, start_stream, turn_path  # noqa: F401
+from tests.support.api import Account, assert_error, register
+from tests.support.streams import LONG, start_stream, turn_path
 
 
 def keyed(http: httpx.Client, account: Account, message: str, key: str, conversation_id: str | None = None) -> httpx.Response:
@@ -83,7 +82,7 @@ def test_key_replayed_on_stream_after_the_turn_is_just_its_done_event(http: http
 def test_failed_turn_replays_as_failed(engine: Engine) -> None:
     import socket
 
-    from tests.conftest import serve
+    from tests.support.api import serve
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import Account, send
+from tests.support.api import Account, send
 
 
 def post_raw(client: httpx.Client, path: str, raw: str, headers: dict[str, str] | None = None) -> httpx.Response:

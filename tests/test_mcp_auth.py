@@ -16,15 +16,8 @@ from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import Engine
 
 from chatapp.services.auth import issue_tool_token
-from tests.conftest import Account, LiveApi, register, serve
-from tests.test_mcp_tools import mcp_session, result_of
-
-INITIALIZE = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
+from tests.support.api import Account, LiveApi, register, serve
+from tests.support.mcp_client import INITIALIZE, MCP_HEADERS, mcp_session, result_of
 
 def test_a_request_without_a_token_is_401_with_the_resource_metadata_challenge(live_api: LiveApi) -> None:
     response = httpx.post(f"{live_api.base_url}/mcp", json=INITIALIZE, headers=MCP_HEADERS)

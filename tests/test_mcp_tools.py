@@ -6,35 +6,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import asynccontextmanager
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import httpx2
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import Account, LiveApi
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@asynccontextmanager
-async def mcp_session(api: LiveApi, token: str | None) -> AsyncIterator[ClientSession]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with streamable_http_client(f"{api.base_url}/mcp", http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
-
-
-def result_of(call) -> dict:  # type: ignore[no-untyped-def]
-    assert not call.is_error, call.content
-    return call.structured_content or json.loads(call.content[0].text)
+from tests.support.api import Account, LiveApi
+from tests.support.mcp_client import mcp_session, result_of
+from tests.support.paths import ROOT
 
 
 async def test_server_lists_the_five_task_tools(live_api: LiveApi, alice: Account) -> None:

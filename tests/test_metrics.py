@@ -13,30 +13,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
 from chatapp.services.tokens import count_tokens
-from tests.conftest import Account, LiveApi, register, send, serve
-from tests.test_turn_lifecycle import LONG, PACED_MS, start_stream, turn_path
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(http: httpx.Client) -> Samples:
-    response = http.get("/metrics")
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
+from tests.support.api import Account, LiveApi, register, send, serve
+from tests.support.metrics import Samples, scrape, value
+from tests.support.streams import LONG, PACED_MS, start_stream, turn_path
 
 def grew(before: Samples, after: Samples, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
@@ -45,12 +27,6 @@ def grew(before: Samples, after: Samples, name: str, **labels: str) -> float:
 @pytest.fixture
 def paced_api(engine: Engine) -> Iterator[LiveApi]:
     yield from serve(engine, offline_stream_delay_ms=PACED_MS)
-
-
-@pytest.fixture
-def paced(paced_api: LiveApi) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=paced_api.base_url, timeout=60) as http:
-        yield http
 
 
 # ---- turns -----------------------------------------------------------------------
@@ -100,29 +76,29 @@ def test_a_failed_turn_counts_as_failed_with_its_error_code(engine: Engine) -> N
     assert grew(before, after, "chatapp_http_errors_total", status="500", code="agent_error") == 1
 
 
-def test_a_stopped_turn_counts_as_stopped_with_the_tokens_it_kept(paced: httpx.Client) -> None:
-    account = register(paced)
-    before = scrape(paced)
-    live = start_stream(paced, account, LONG)
+def test_a_stopped_turn_counts_as_stopped_with_the_tokens_it_kept(http: httpx.Client) -> None:
+    account = register(http)
+    before = scrape(http)
+    live = start_stream(http, account, LONG)
     live.wait_for("text_delta", 2)
     conversation_id = live.events[0][1]["conversation_id"]
-    assert paced.post(turn_path(account, conversation_id, "stop"), headers=account.headers).status_code == 202
+    assert http.post(turn_path(account, conversation_id, "stop"), headers=account.headers).status_code == 202
     answer = live.finish()[-1][1]["messages"][-1]
-    after = scrape(paced)
+    after = scrape(http)
     assert answer["status"] == "stopped"
     assert grew(before, after, "chatapp_turns_total", outcome="stopped") == 1
     assert grew(before, after, "chatapp_turns_total", outcome="complete") == 0
     assert grew(before, after, "chatapp_streamed_tokens_total") == count_tokens(answer["content"])
 
 
-def test_a_running_turn_is_in_flight_until_it_ends(paced: httpx.Client) -> None:
-    account = register(paced)
-    assert value(scrape(paced), "chatapp_turns_in_flight") == 0
-    live = start_stream(paced, account, LONG)
+def test_a_running_turn_is_in_flight_until_it_ends(http: httpx.Client) -> None:
+    account = register(http)
+    assert value(scrape(http), "chatapp_turns_in_flight") == 0
+    live = start_stream(http, account, LONG)
     live.wait_for("text_delta")
-    assert value(scrape(paced), "chatapp_turns_in_flight") == 1
+    assert value(scrape(http), "chatapp_turns_in_flight") == 1
     assert live.finish()[-1][0] == "done"
-    assert value(scrape(paced), "chatapp_turns_in_flight") == 0
+    assert value(scrape(http), "chatapp_turns_in_flight") == 0
 
 
 def test_an_idempotent_replay_is_not_counted_as_another_turn(client: httpx.Client, alice: Account) -> None:

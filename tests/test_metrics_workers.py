@@ -15,13 +15,13 @@ import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.conftest import Account, register
-from tests.pg_cluster import PgCluster, free_port
-from tests.redis_server import RedisServer
-from tests.servers import ApiProcess
-from tests.test_metrics import scrape, value
-from tests.test_turn_lifecycle import LONG, start_stream
-from tests.test_workers import is_alive
+from tests.support.api import Account, register
+from tests.support.metrics import scrape, value
+from tests.support.pg_cluster import PgCluster
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ApiProcess, is_alive
+from tests.support.streams import LONG, start_stream
 
 pytestmark = pytest.mark.slow
 

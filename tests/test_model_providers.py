@@ -1,6 +1,6 @@
 """The chat turn on a real OpenAI-compatible provider path.
 
-`openai_base_url` points the app at `tests.fake_openai`, a scripted
+`openai_base_url` points the app at `tests.support.fake_openai`, a scripted
 chat-completions server, so each turn goes through the real
 `ChatCompletionsModel` (chatapp/agent/chat_completions.py) on the `AsyncOpenAI` client (always streamed, for
 `/chat` as for `/chat/stream`), the real MCP task tools, and the real
@@ -23,21 +23,18 @@ import pytest
 from sqlalchemy import Engine
 
 from chatapp.db import make_engine
-from tests.conftest import Account, LiveApi, fresh_database_url, register, serve
-from tests.fake_openai import (
+from tests.support.api import ERROR_KEYS, Account, assert_error, fresh_database_url, LiveApi, register, serve, stored_messages
+from tests.support.fake_openai import (
     FakeOpenAI,
     RecordedRequest,
     Step,
     failure,
-    fake_openai_fixture,  # noqa: F401  (the `fake_openai` fixture)
     hang,
     malformed,
     message_text,
     reply,
     tool_call,
 )
-from tests.test_chat_api import stored_messages
-from tests.test_chat_errors import ERROR_KEYS, assert_error
 
 TURN_TIMEOUT = 15.0  # generous: only the hang tests wait for a limit, and they set their own
 SHORT_TIMEOUT = 1.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Account, send
+from tests.support.api import Account, send
 
 
 def tasks_of(client: httpx.Client, account: Account) -> dict[int, tuple[str, bool]]:

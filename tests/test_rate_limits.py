@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from chatapp.config import Settings
 from chatapp.services.errors import RateLimited
 from chatapp.services.ratelimit import RateLimiter, check_turn_rate, client_ip
-from tests.conftest import GENEROUS_LIMIT, LiveApi, register, serve
+from tests.support.api import register, serve
+from tests.support.environment import GENEROUS_LIMIT
 
 GENEROUS = {f"rate_limit_{name}": GENEROUS_LIMIT for name in
             ("login_per_ip", "login_per_email", "register_per_ip", "register_per_email", "chat_per_user")}
@@ -116,7 +117,7 @@ def test_defaults_are_generous_for_a_person_and_documented() -> None:
 
 
 def test_an_unreachable_redis_lets_requests_through() -> None:
-    from tests.pg_cluster import free_port
+    from tests.support.ports import free_port
 
     limiter = RateLimiter(Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",
                                    **{**GENEROUS, "rate_limit_login_per_email": "1/minute"}))

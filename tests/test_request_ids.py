@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.conftest import Account, fresh_database_url, register, send, serve
-from tests.pg_cluster import free_port
-from tests.servers import ApiProcess
+from tests.support.api import Account, fresh_database_url, register, send, serve
+from tests.support.ports import free_port
+from tests.support.servers import ApiProcess
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 

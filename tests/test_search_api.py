@@ -14,7 +14,7 @@ from sqlalchemy import insert as sa_insert
 from chatapp.db import Conversation, Message, User
 from chatapp.db.types import utcnow
 from chatapp.services.search import search_messages
-from tests.conftest import Account, send
+from tests.support.api import Account, send
 
 
 def search(client: httpx.Client, account: Account, q: str, **params: Any) -> httpx.Response:

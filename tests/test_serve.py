@@ -11,7 +11,7 @@ import pytest
 
 from chatapp.config import Settings
 from chatapp.serve import APP_TARGET, ConfigError, plan
-from tests.servers import ROOT
+from tests.support.paths import ROOT
 
 SECRET = "s" * 32
 

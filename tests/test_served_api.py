@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import fresh_database_url, register
-from tests.pg_cluster import free_port
-from tests.servers import ApiProcess
+from tests.support.api import fresh_database_url, register
+from tests.support.mcp_client import INITIALIZE, MCP_HEADERS
+from tests.support.ports import free_port
+from tests.support.servers import ApiProcess
 
 LOGIN_LIMIT = 3
 
@@ -152,15 +153,8 @@ def test_cors_allows_the_web_uis_own_origin(http: httpx.Client) -> None:
     assert response.headers["access-control-allow-origin"] == origin
 
 
-MCP_INIT = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
 def test_served_mcp_without_a_token_is_401_with_resource_metadata(http: httpx.Client, served: ApiProcess) -> None:
-    response = http.post("/mcp", json=MCP_INIT, headers=MCP_HEADERS)
+    response = http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
     assert response.status_code == 401
     assert f'resource_metadata="{served.base_url}/.well-known/oauth-protected-resource/mcp"' in response.headers["www-authenticate"]
     assert http.get("/.well-known/oauth-protected-resource").json()["resource"] == f"{served.base_url}/mcp"
@@ -168,7 +162,7 @@ def test_served_mcp_without_a_token_is_401_with_resource_metadata(http: httpx.Cl
 
 def test_served_mcp_with_a_users_token_initializes(http: httpx.Client) -> None:
     account = register(http)
-    response = http.post("/mcp", json=MCP_INIT, headers={**MCP_HEADERS, "Authorization": f"Bearer {account.token}"})
+    response = http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"Bearer {account.token}"})
     assert response.status_code == 200 and response.json()["result"]["serverInfo"]["name"] == "tasks"
 
 

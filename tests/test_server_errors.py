@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from chatapp.api.app import create_api
 from chatapp.config import Settings
 from chatapp.logs import DeferredQueueHandler
-from tests.pg_cluster import free_port
-from tests.servers import ThreadServer
+from tests.support.ports import free_port
+from tests.support.servers import ThreadServer
 
 
 def failing_api(engine: Engine):  # type: ignore[no-untyped-def]

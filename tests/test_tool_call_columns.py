@@ -17,7 +17,7 @@ from sqlalchemy import Engine, insert, select
 from chatapp.config import PROJECT_ROOT
 from chatapp.db import Conversation, Message, ToolCall, User, make_engine
 from chatapp.db.types import utcnow
-from tests.pg_cluster import PgCluster
+from tests.support.pg_cluster import PgCluster
 
 
 def alembic_config(url: str) -> Config:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Account, send
+from tests.support.api import Account, send
 
 
 class Chat:

@@ -1,6 +1,6 @@
 """The web UI in a real browser: headless Chromium (Playwright) against the
 whole app, started here with `reflex run --env prod` on a free port (see
-tests/ui_app.py), on a fresh, migrated SQLite database and the offline model.
+tests/support/ui_app.py), on a fresh, migrated SQLite database and the offline model.
 
 One app process serves every test but the agent-failure one, which gets a
 second instance whose model endpoint is a closed port. Each test uses its own
@@ -13,8 +13,6 @@ what makes the live bubble observable and Stop clickable mid-reply.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 import sqlite3
 import time
@@ -25,42 +23,19 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect
 
 from chatapp.agent.offline import HELP_TEXT
 from chatapp.db.engine import make_engine
 from chatapp.services import tasks as task_service
-from chatapp.services.turn_events import TextDelta, ToolFinished, ToolStarted, TurnDone
-from chatapp.ui.live import LiveReply
-from chatapp.ui.views import (
-    message_view,
-    pending_message,
-    summarize_parameters,
-    tidy_partial,
-    tool_call_view,
+from tests.support.browser import (
+    CONVERSATION_URL, ERRANDS, PASSWORD, PHONE, SCREENSHOTS, STREAM_DELAY_MS, api_session, assistant_messages,
+    conversation_id, expect_dark, expect_light, log_in, new_email, open_context, record_fact, record_live, recorded,
+    seed_tasks, send, shot, sidebar_rows, sign_up, start_long_reply, stored_messages, thread_texts, use_token,
+    user_messages,
 )
-from tests.pg_cluster import free_port
-from tests.ui_app import ARTIFACTS, JWT_SECRET, UiApp
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = ARTIFACTS / "screenshots"
-PASSWORD = "Correct-horse-9"
-DESKTOP = {"width": 1400, "height": 860}
-PHONE = {"width": 390, "height": 844}
-CONVERSATION_URL = re.compile(r"/chat/[0-9a-f-]{36}$")
-# Milliseconds the main instance's offline model waits before each streamed
-# word: "help" (36 words) then streams for about a second.
-STREAM_DELAY_MS = 25
-
-expect.set_options(timeout=30_000)
+from tests.support.ports import free_port
+from tests.support.ui_app import JWT_SECRET, UiApp
 
 
 # --------------------------------------------------------------- fixtures
@@ -95,224 +70,7 @@ def failing_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiApp]:
         app.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def open_context(browser: Browser, app: UiApp, **options: object) -> BrowserContext:
-    options.setdefault("viewport", DESKTOP)
-    context = browser.new_context(base_url=app.url, **options)  # type: ignore[arg-type]
-    context.set_default_timeout(30_000)
-    return context
-
-
-@pytest.fixture
-def context(browser: Browser, ui_app: UiApp, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
-    context = open_context(browser, ui_app)
-    yield context
-    save_last_screens(context, request.node.name)
-    context.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    """A page that fails its test on any uncaught script error."""
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    assert not errors, f"script errors on the page: {errors}"
-
-
-def save_last_screens(context: BrowserContext, test_name: str) -> None:
-    """What each page looked like when the test ended, for debugging."""
-    folder = ARTIFACTS / "last-screens"
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, open_page in enumerate(context.pages):
-        with contextlib.suppress(Exception):  # a closed page has nothing to show
-            open_page.screenshot(path=str(folder / f"{test_name}-{index}.png"))
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), animations="disabled")
-
-
-def new_email(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def sign_up(page: Page, email: str | None = None, password: str = PASSWORD) -> str:
-    email = email or new_email()
-    page.goto("/signup")
-    page.fill("#email-input", email)
-    page.fill("#password-input", password)
-    page.click("#auth-submit")
-    expect(page).to_have_url(re.compile(r"/chat/?$"))
-    expect(page.locator("#account-email")).to_have_text(email)
-    return email
-
-
-def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.fill("#email-input", email)
-    page.fill("#password-input", password)
-    page.click("#auth-submit")
-
-
-def assistant_messages(page: Page):
-    return page.locator("[data-role=assistant]")
-
-
-def user_messages(page: Page):
-    return page.locator("[data-role=user]")
-
-
-def send(page: Page, text: str, *, replies_before: int | None = None) -> None:
-    """Type into the composer, press Enter, wait for the reply."""
-    replies = assistant_messages(page).count() if replies_before is None else replies_before
-    page.fill("#composer", text)
-    page.press("#composer", "Enter")
-    expect(assistant_messages(page)).to_have_count(replies + 1)
-    expect(page.locator("#live-reply")).to_have_count(0)
-    expect(page.locator("#composer")).to_be_enabled()
-
-
-def sidebar_rows(page: Page):
-    return page.locator("#conversation-list .conversation-row")
-
-
-def conversation_id(page: Page) -> str:
-    expect(page).to_have_url(CONVERSATION_URL)
-    return page.url.rstrip("/").rsplit("/", 1)[-1]
-
-
-def thread_texts(page: Page) -> list[str]:
-    return page.locator(".user-text, [data-role=assistant] .markdown").all_inner_texts()
-
-
-# Records, in the page, every state of the live bubble as it changes: its
-# text, its tool cards, whether a stored reply was on screen yet, whether
-# Stop was offered and whether the tasks panel had a row. With
-# `stop_on_text`, it also clicks Stop the moment the first words show (a
-# Playwright poll could miss a reply that lasts a second).
-RECORD_LIVE = """stopOnText => {
-  const seen = window.__live = {texts: [], tools: [], stopAt: null, tasksDuring: 0, stopShown: false};
-  const record = () => {
-    const bubble = document.getElementById('live-reply');
-    if (!bubble) return;
-    const stored = document.querySelectorAll('[data-role=assistant]').length;
-    const text = document.getElementById('live-text')?.innerText.trim() ?? '';
-    const last = seen.texts[seen.texts.length - 1];
-    if (!last || last.text !== text) seen.texts.push({text, stored});
-    bubble.querySelectorAll('.tool-card').forEach(card => {
-      const state = card.dataset.tool + ':' + card.dataset.pending;
-      if (!seen.tools.includes(state)) seen.tools.push(state);
-    });
-    seen.tasksDuring = Math.max(seen.tasksDuring, document.querySelectorAll('#pending-tasks .task-row').length);
-    const stop = document.getElementById('stop-button');
-    if (stop) seen.stopShown = true;
-    if (stopOnText && text && stop && seen.stopAt === null) {
-      seen.stopAt = text;
-      stop.click();
-    }
-  };
-  new MutationObserver(record).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
-}"""
-
-
-def record_live(page: Page, *, stop_on_text: bool = False) -> None:
-    page.evaluate(RECORD_LIVE, stop_on_text)
-
-
-def recorded(page: Page) -> dict:
-    return page.evaluate("window.__live")
-
-
-def api_session(page: Page) -> tuple[str, dict[str, str]]:
-    """The signed-in user's id and auth header, for reading what is stored."""
-    token = page.evaluate("window.localStorage.getItem('jwt')")
-    user_id = jwt.decode(token, options={"verify_signature": False})["sub"]
-    return user_id, {"Authorization": f"Bearer {token}"}
-
-
-def use_token(page: Page, token: str) -> None:
-    """Sign this browser in with `token`, set before each page's own scripts
-    run: the sign-in page's on_load, finishing late, cannot clear it."""
-    page.context.add_init_script(f"window.localStorage.setItem('jwt', {json.dumps(token)})")
-
-
-def stored_messages(page: Page, app: UiApp) -> list[dict]:
-    user_id, headers = api_session(page)
-    response = httpx.get(f"{app.url}/api/{user_id}/conversations/{conversation_id(page)}", headers=headers, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()["messages"]
-
-
-# ------------------------------------------------------------- pure views
-
-
-def test_tool_call_view_summarizes_and_pretty_prints() -> None:
-    view = tool_call_view(
-        {"id": "1", "tool_name": "add_task", "parameters": {"title": "Buy groceries"}, "result": {"status": "created", "task_id": 1}}
-    )
-    assert view.summary == "title: Buy groceries"
-    assert '"task_id": 1' in view.result_json and not view.failed
-    failed = tool_call_view({"tool_name": "complete_task", "parameters": {"task_id": 9}, "result": {"status": "error"}})
-    assert failed.failed and failed.summary == "task_id: 9"
-    assert len(summarize_parameters({"title": "x" * 500})) <= 80
-
-
-def test_message_view_keeps_order_fields_and_pending_copy() -> None:
-    view = message_view(
-        {"id": "m", "seq": 3, "role": "assistant", "content": "Done", "status": "complete",
-         "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []}
-    )
-    assert (view.seq, view.role, view.content, view.pending) == (3, "assistant", "Done", False)
-    optimistic = pending_message("  hello  ")
-    assert optimistic.pending and optimistic.content == "hello" and optimistic.created_at.endswith("Z")
-    assert view.status == "complete"
-    stopped = message_view({"id": "m", "seq": 4, "role": "assistant", "content": "Hi! I", "status": "stopped",
-                            "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
-    assert stopped.status == "stopped"
-    cut = message_view({"id": "m", "seq": 5, "role": "assistant", "content": "You have 2 tasks:\n- [ ] 1. Milk\n- [ ",
-                        "status": "stopped", "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
-    assert cut.content == "You have 2 tasks:\n- [ ] 1. Milk"  # no empty bullet at the cut
-    assert tidy_partial("Hi! I can ") == "Hi! I can" and tidy_partial("a\n- [ ] 2.") == "a"
-    assert tidy_partial("a\n- [ ] 2. Bread") == "a\n- [ ] 2. Bread" and tidy_partial("a\n- 2024") == "a\n- 2024"
-
-
-def test_live_reply_collects_text_and_tool_calls_and_throttles_text() -> None:
-    live = LiveReply()
-    assert live.add(ToolStarted("c1", "add_task", {"title": "Milk"}))
-    assert live.calls[0].pending and live.calls[0].summary == "title: Milk"
-    assert live.add(ToolFinished("c1", "add_task", {"status": "created"}))
-    assert not live.calls[0].pending and '"created"' in live.calls[0].result_json and not live.calls[0].failed
-    live.flushed()
-    assert not live.add(TextDelta("I've "))  # just flushed: wait for more words
-    live.last_flush -= 1
-    assert live.add(TextDelta("added it."))
-    assert live.text == "I've added it." and live.text_changed
-    assert not live.add(TurnDone({"status": "success"}))
-
-
-def test_failed_answer_view_says_why() -> None:
-    failed = message_view({"id": "m", "seq": 2, "role": "assistant", "content": "", "status": "failed",
-                           "error_code": "timeout", "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
-    assert failed.status == "failed" and "did not answer in time" in failed.error
-    interrupted = message_view({"id": "m", "seq": 2, "role": "assistant", "content": "Hi", "status": "failed",
-                                "error_code": "interrupted", "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
-    assert "interrupted" in interrupted.error and interrupted.content == "Hi"
-    complete = message_view({"id": "m", "seq": 2, "role": "assistant", "content": "Hi", "status": "complete",
-                             "created_at": "2025-01-01T00:00:00.000Z", "tool_calls": []})
-    assert complete.error == ""
 
 
 # ---------------------------------------------------------- browser tests
@@ -644,38 +402,6 @@ def test_stop_keeps_the_partial_reply_marked_stopped(page: Page, ui_app: UiApp) 
     expect(page.locator(".stopped-label")).to_have_count(1)
 
 
-# Enough tasks that listing them streams for several seconds at the test
-# pace: time to reload or open a second tab mid-reply.
-ERRANDS = [f"Errand number {number} for the week" for number in range(1, 41)]
-FACTS = ARTIFACTS / "ui-turn-facts.json"
-
-
-def seed_tasks(page: Page, app: UiApp, titles: list[str]) -> None:
-    user_id, _headers = api_session(page)
-    engine = make_engine(app.database_url)
-    try:
-        for title in titles:
-            task_service.add_task(engine, user_id=uuid.UUID(user_id), title=title)
-    finally:
-        engine.dispose()
-
-
-def record_fact(name: str, value: object) -> None:
-    """Measured in the browser tests, kept for people to read."""
-    facts = json.loads(FACTS.read_text()) if FACTS.exists() else {}
-    facts[name] = value
-    FACTS.write_text(json.dumps(facts, indent=2))
-
-
-def start_long_reply(page: Page, ui_app: UiApp) -> None:
-    """A conversation whose next reply lists 40 tasks: streaming, mid-way."""
-    seed_tasks(page, ui_app, ERRANDS)
-    send(page, "Add task: Call mum on Sunday")
-    page.fill("#composer", "what's on my list?")
-    page.press("#composer", "Enter")
-    expect(page.locator("#live-text")).to_contain_text("Errand number 3 ")
-
-
 @pytest.mark.browser
 def test_reload_mid_reply_resumes_the_live_reply_and_ends_as_stored(page: Page, ui_app: UiApp) -> None:
     sign_up(page)
@@ -946,18 +672,47 @@ def test_agent_failure_shows_the_failed_answer_with_retry(browser: Browser, fail
         shot(page, "error-light.png")
 
 
+def expect_sign_in_page(page: Page) -> None:
+    expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
+    expect(page.locator("#email-input")).to_be_visible()
+    expect(page.locator("#password-input")).to_be_visible()
+    expect(page.locator("#auth-submit")).to_be_visible()
+
+
+def expect_chat_after_four_turns(page: Page) -> None:
+    """What the screenshot of the chat is about: four turns, the tool card
+    opened, the last reply in view, one task done and one left."""
+    expect(user_messages(page)).to_have_count(4)
+    expect(assistant_messages(page)).to_have_count(4)
+    expect(page.locator(".tool-card[data-tool=complete_task]")).to_have_attribute("open", "")
+    expect(assistant_messages(page).last).to_be_in_viewport()
+    expect(assistant_messages(page).last).to_contain_text("Book dentist appointment")
+    expect(page.locator("#chat-title")).to_contain_text("Buy groceries")
+    expect(page.locator("#pending-tasks .task-row")).to_have_count(1)
+    expect(page.locator("#pending-tasks .task-row")).to_contain_text("Book dentist appointment")
+    expect(page.locator("#completed-tasks .task-row")).to_have_count(1)
+    expect(page.locator("#completed-tasks .task-row")).to_contain_text("Buy groceries")
+
+
 @pytest.mark.browser
 def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> None:
-    """The main screens, saved for people to look at; also checks that the
-    phone layout collapses the sidebar behind a menu button."""
+    """The main screens, saved for people to look at, each checked for what
+    it is meant to show: light or dark, the sign-in form, the empty state, a
+    chat with its tasks, and the phone layout hiding the sidebar and the
+    tasks behind their buttons."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     email = new_email("shots")
     with open_context(browser, ui_app, color_scheme="light") as light:
         page = light.new_page()
         page.goto("/login")
+        expect_sign_in_page(page)
+        expect_light(page)
         shot(page, "login-light.png")
         sign_up(page, email)
         expect(page.locator("#empty-state")).to_be_visible()
+        expect(page.locator("#empty-state")).to_contain_text("What should we get done today?")
+        expect(page.locator("#tasks-empty")).to_be_visible()
+        expect_light(page)
         shot(page, "empty-light.png")
         send(page, "Add task: Buy groceries")
         send(page, "Add task: Book dentist appointment")
@@ -967,12 +722,18 @@ def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> No
         page.locator("#thread").evaluate("thread => thread.scrollTo(0, thread.scrollHeight)")
         page.mouse.move(0, 0)
         chat_url = page.url
+        expect_chat_after_four_turns(page)
+        expect(page.locator("#sidebar")).to_be_in_viewport()
+        expect(page.locator("#tasks-panel")).to_be_in_viewport()
+        expect_light(page)
         shot(page, "chat-light.png")
         token = page.evaluate("window.localStorage.getItem('jwt')")
 
     with open_context(browser, ui_app, color_scheme="dark") as dark:
         page = dark.new_page()
         page.goto("/login")
+        expect_sign_in_page(page)
+        expect_dark(page)
         shot(page, "login-dark.png")
         use_token(page, token)
         page.goto(chat_url)
@@ -980,6 +741,8 @@ def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> No
         page.locator(".tool-card[data-tool=complete_task] summary").click()
         page.locator("#thread").evaluate("thread => thread.scrollTo(0, thread.scrollHeight)")
         page.mouse.move(0, 0)
+        expect_chat_after_four_turns(page)
+        expect_dark(page)
         shot(page, "chat-dark.png")
 
     with open_context(browser, ui_app, viewport=PHONE, color_scheme="light", is_mobile=True, has_touch=True) as phone:
@@ -989,18 +752,27 @@ def test_screenshots_light_dark_and_phone(browser: Browser, ui_app: UiApp) -> No
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(4)
         expect(page.locator("#sidebar")).not_to_be_in_viewport()
+        expect(page.locator("#tasks-panel")).not_to_be_in_viewport()
+        expect(page.locator("#menu-toggle")).to_be_visible()
+        expect(page.locator("#tasks-toggle")).to_be_visible()
+        expect(assistant_messages(page).last).to_be_in_viewport()
+        expect_light(page)
         shot(page, "chat-phone.png")
         page.click("#menu-toggle")
         expect(page.locator("#sidebar")).to_be_in_viewport()
+        expect(sidebar_rows(page)).to_have_count(1)
+        expect(sidebar_rows(page).first).to_be_in_viewport()
         shot(page, "sidebar-phone.png")
         page.locator("#sidebar .only-narrow").click()
         expect(page.locator("#sidebar")).not_to_be_in_viewport()
         page.click("#tasks-toggle")
         expect(page.locator("#tasks-panel")).to_be_in_viewport()
         expect(page.locator("#completed-tasks .task-row")).to_have_count(1)
+        expect(page.locator("#completed-tasks .task-row")).to_contain_text("Buy groceries")
+        expect(page.locator("#pending-tasks .task-row")).to_have_count(1)
+        expect(page.locator("#pending-tasks .task-row")).to_contain_text("Book dentist appointment")
         shot(page, "tasks-phone.png")
     assert all((SCREENSHOTS / name).stat().st_size > 10_000 for name in ("chat-light.png", "chat-dark.png", "chat-phone.png"))
-
 
 
 STREAMING_TASKS = [
@@ -1019,13 +791,21 @@ def stream_until_words(page: Page, text: str) -> None:
     expect(page.locator("#live-text")).to_contain_text("Renew passport")  # a few lines in
     expect(page.locator("#live-reply .tool-card[data-tool=list_tasks]")).to_be_visible()
     expect(page.locator("#stop-button")).to_be_visible()
+    expect(page.locator("#live-reply")).to_be_in_viewport()
+    expect(page.locator("#composer")).to_be_disabled()
     page.mouse.move(0, 0)
 
 
 def stop_reply(page: Page, replies_before: int) -> None:
+    """Stop, and wait until the stopped reply is shown as stored."""
     page.click("#stop-button")
     expect(assistant_messages(page)).to_have_count(replies_before + 1)
-    expect(assistant_messages(page).last).to_have_attribute("data-status", "stopped")
+    stopped = assistant_messages(page).last
+    expect(stopped).to_have_attribute("data-status", "stopped")
+    expect(stopped.locator(".stopped-label")).to_be_visible()
+    expect(stopped.locator(".markdown")).to_contain_text("Renew passport")  # the words streamed before Stop
+    expect(page.locator("#live-reply")).to_have_count(0)
+    expect(page.locator("#stop-button")).to_have_count(0)
     page.mouse.move(0, 0)
 
 
@@ -1046,9 +826,9 @@ def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: 
             engine.dispose()
         send(page, "Add task: Call mum on Sunday")
         stream_until_words(page, "what's on my list?")
+        expect_light(page)
         shot(page, "streaming-light.png")
         stop_reply(page, replies_before=1)
-        expect(assistant_messages(page).last.locator(".stopped-label")).to_be_visible()
         shot(page, "stopped-light.png")
         chat_url = page.url
         token = page.evaluate("window.localStorage.getItem('jwt')")
@@ -1060,6 +840,7 @@ def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: 
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(2)
         stream_until_words(page, "show all my tasks")
+        expect_dark(page)
         shot(page, "streaming-dark.png")
         stop_reply(page, replies_before=2)
         shot(page, "stopped-dark.png")
@@ -1071,6 +852,7 @@ def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: 
         page.goto(chat_url)
         expect(assistant_messages(page)).to_have_count(3)
         stream_until_words(page, "what's on my list?")
+        expect(page.locator("#sidebar")).not_to_be_in_viewport()
         shot(page, "streaming-phone.png")
         stop_reply(page, replies_before=3)
         shot(page, "stopped-phone.png")

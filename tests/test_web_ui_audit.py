@@ -1,6 +1,6 @@
 """The web UI's task history, copy buttons and live relative times, in
 headless Chromium against the whole app (`reflex run --env prod`, SQLite,
-the offline model), one app for the module. Helpers from tests/test_web_ui.py."""
+the offline model), one app for the module. Helpers from tests/support/browser.py."""
 
 from __future__ import annotations
 
@@ -10,17 +10,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import insert
 
 from chatapp.db import Conversation, Message
 from chatapp.db.engine import make_engine
 from chatapp.db.types import utcnow
-from tests.test_web_ui import (
-    CHROMIUM, CHROMIUM_ARGS, DESKTOP, api_session, assistant_messages, conversation_id, save_last_screens, send, shot,
-    sign_up, user_messages,
-)
-from tests.ui_app import UiApp
+from tests.support.browser import api_session, assistant_messages, conversation_id, send, shot, sign_up, user_messages
+from tests.support.ui_app import UiApp
 
 CODE = 'print("hello, clipboard")\nfor n in range(3):\n    print(n)'
 REPLY_WITH_CODE = f"Here is the script:\n\n```python\n{CODE}\n```\n\nRun it with Python 3."
@@ -35,33 +32,10 @@ def ui_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiApp]:
         app.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def context(browser: Browser, ui_app: UiApp, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+def context_options() -> dict[str, object]:
     """The page may write and read the clipboard, as a person's browser lets it after a click."""
-    context = browser.new_context(
-        base_url=ui_app.url, viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"],
-    )
-    context.set_default_timeout(30_000)
-    yield context
-    save_last_screens(context, request.node.name)
-    context.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    assert not errors, f"script errors on the page: {errors}"
+    return {"permissions": ["clipboard-read", "clipboard-write"]}
 
 
 def clipboard(page: Page) -> str:
@@ -94,6 +68,8 @@ def test_a_tasks_history_shows_each_change_with_a_link_to_its_turn(page: Page, u
     expect(page.locator("#task-history .task-event")).to_have_count(4)
     assert history_labels(page) == ["Deleted", "Completed", "Renamed", "Created"]
     expect(page.locator("#task-1")).to_have_count(0)
+    expect(page.locator("#task-history")).to_be_visible()
+    expect(page.locator("#task-history .task-event").first).to_be_in_viewport()
     shot(page, "task-history.png")
     answers = stored_answer_ids(page, ui_app)  # Buy groceries, Call mom, rename, done, delete
     links = page.locator("#task-history .task-event-link")
@@ -170,6 +146,8 @@ def test_the_copy_button_of_a_code_block_copies_just_the_code(page: Page, ui_app
     page.goto(f"/chat/{conversation}")
     reply = assistant_messages(page).first
     expect(reply.locator(".copy-code")).to_have_count(1)
+    expect(reply.locator(".copy-code")).to_be_visible()
+    expect(reply).to_contain_text('print("hello, clipboard")')
     shot(page, "code-block-copy.png")
     reply.locator(".copy-code").click()
     assert clipboard(page) == CODE

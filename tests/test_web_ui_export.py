@@ -1,5 +1,5 @@
 """Export, import and edit-and-resend in a real browser (headless Chromium
-against `reflex run --env prod`, see tests/ui_app.py): the downloaded
+against `reflex run --env prod`, see tests/support/ui_app.py): the downloaded
 files' contents, an import round trip, editing the last message (Enter
 resends, Escape cancels, ↑ in an empty composer opens it), and Escape
 stopping a streaming reply. One app instance serves the whole module."""
@@ -14,12 +14,11 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.test_conversation_export import without_ids_and_times
-from tests.test_web_ui import (  # noqa: F401  (fixtures)
-    api_session, assistant_messages, browser, context, conversation_id, page, send, sidebar_rows, sign_up,
-    stored_messages, user_messages,
+from tests.support.api import without_ids_and_times
+from tests.support.browser import (
+    api_session, assistant_messages, conversation_id, send, sidebar_rows, sign_up, stored_messages, user_messages,
 )
-from tests.ui_app import UiApp
+from tests.support.ui_app import UiApp
 
 # Slow enough that a long reply ("help") is still streaming when Escape is pressed.
 STREAM_DELAY_MS = 60

@@ -1,5 +1,5 @@
 """Search in the web UI, in headless Chromium against the whole app (see
-tests/test_web_ui.py for the set-up this reuses): Ctrl/Cmd+K focuses the
+tests/support/browser.py for the set-up this reuses): Ctrl/Cmd+K focuses the
 sidebar's search box, hits show their snippet with the match marked, and a
 hit opens its conversation scrolled to the message, highlighted, with older
 pages read as far as needed."""
@@ -11,13 +11,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.test_web_ui import PASSWORD, browser, log_in, new_email, open_context, save_last_screens, shot  # noqa: F401
-from tests.ui_app import UiApp
+from tests.support.browser import PASSWORD, log_in, new_email, shot
+from tests.support.ui_app import UiApp
 
 pytestmark = pytest.mark.browser
-expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +26,6 @@ def ui_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiApp]:
         yield app.start()
     finally:
         app.stop()
-
-
-@pytest.fixture
-def page(browser: Browser, ui_app: UiApp, request: pytest.FixtureRequest) -> Iterator[Page]:  # noqa: F811
-    context: BrowserContext = open_context(browser, ui_app)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    save_last_screens(context, request.node.name)
-    context.close()
-    assert not errors, f"script errors on the page: {errors}"
 
 
 def seed(app: UiApp, email: str, messages: list[list[str]]) -> list[str]:
@@ -78,6 +65,8 @@ def test_a_hit_opens_its_conversation_at_the_message_highlighted(page: Page, ui_
     expect(hit).to_have_count(1)
     expect(hit.locator(".search-match")).to_have_text("zanzibar")
     expect(hit.locator(".search-hit-title")).to_have_text("Remember the zanzibar passport renewal")
+    expect(hit).to_be_visible()
+    expect(hit.locator(".search-match")).to_be_visible()
     shot(page, "search-results.png")
 
     hit.click()

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import redis
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from tests.redis_server import RedisServer
-from tests.test_web_ui import (  # noqa: F401  (browser is a fixture)
-    STREAM_DELAY_MS, assistant_messages, browser, open_context, record_fact, record_live, recorded, shot, sign_up,
+from tests.support.browser import (
+    STREAM_DELAY_MS, assistant_messages, open_context, record_fact, record_live, recorded, shot, sign_up,
     start_long_reply, stored_messages,
 )
-from tests.ui_app import UiApp
+from tests.support.redis_server import RedisServer
+from tests.support.ui_app import UiApp
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,8 @@ def test_on_two_workers_reloads_and_a_second_tab_follow_the_reply_and_stop_it(br
         assert texts and all(shown[0].startswith(text) for text in texts), (texts[-3:], shown[0][-200:])
         stored = stored_messages(page, workers_app)
         assert stored[-1]["status"] == "stopped" and "Errand number 40" not in stored[-1]["content"]
+        expect(assistant_messages(second).last.locator(".stopped-label")).to_be_visible()
+        expect(second.locator("#stop-button")).to_have_count(0)
         second.mouse.move(0, 0)
         shot(second, "two-workers-stopped.png")
         page.reload()

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ApiCluster, register, send
+from tests.support.api import ApiCluster, register, send
+from tests.support.servers import is_alive
 
 pytestmark = pytest.mark.slow
 
@@ -59,15 +60,6 @@ def test_plain_turns_over_rest_succeed_under_concurrency(api_cluster: ApiCluster
         account = register(http)
     statuses = asyncio.run(plain_turns(api_cluster.base_url, account.headers, account.chat_path(), 200, 16))
     assert statuses.count(200) == 200, {status: statuses.count(status) for status in set(statuses)}
-
-
-def is_alive(pid: int) -> bool:
-    """Running, not a zombie waiting for its parent."""
-    try:
-        status = (Path("/proc") / str(pid) / "status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 def test_a_killed_worker_leaves_the_others_serving_and_is_replaced(api_cluster: ApiCluster) -> None:

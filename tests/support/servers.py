@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -15,19 +14,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    """A TCP connect, never a GET on /mcp (that opens a stream and hangs)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+from tests.support.paths import ARTIFACTS, ROOT
 
 
 class ThreadServer:
@@ -76,6 +63,15 @@ def child_pids(pid: int) -> list[int]:
     return sorted(children)
 
 
+def is_alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent."""
+    try:
+        status = (Path("/proc") / str(pid) / "status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
 def cmdline(pid: int) -> bytes:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes()
@@ -92,7 +88,7 @@ class ApiProcess:
         self.workers = workers
         self.env = {**os.environ, **env, "BACKEND_PORT": str(port), "WORKERS": str(workers)}
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = ROOT / "test-artifacts" / f"api-{port}.log"
+        self.log = ARTIFACTS / f"api-{port}.log"
         self.log_offset = 0
 
     @property

@@ -404,6 +404,6 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
 @pytest.fixture(name="fake_openai")
 def fake_openai_fixture() -> Iterator[FakeOpenAI]:
     """A started `FakeOpenAI`, closed (hanging requests released) at teardown.
-    Use it from a test module with `from tests.fake_openai import fake_openai_fixture`."""
+    Every test module has it: tests/conftest.py registers this module as a plugin."""
     with FakeOpenAI() as fake:
         yield fake

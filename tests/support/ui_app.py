@@ -19,10 +19,9 @@ from pathlib import Path
 import httpx
 
 from chatapp.db import upgrade_database
-from tests.pg_cluster import free_port
+from tests.support.paths import ARTIFACTS, ROOT
+from tests.support.ports import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
 BIN = ROOT / ".venv" / "bin"
 BUN_DIR = ROOT / ".tools" / "node_modules" / ".bin"
 JWT_SECRET = "ui-test-secret-that-is-long-enough-for-hs256"

@@ -10,7 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from tests.pg_cluster import free_port
+from tests.support.ports import free_port
 
 
 @dataclass
