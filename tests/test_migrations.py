@@ -77,4 +77,4 @@ def test_the_search_migration_indexes_messages_stored_before_it(empty_database_u
     migrate(empty_database_url, "head")
     found, _ = search_messages(engine, user_id=user_id, query="marmalade")
     engine.dispose()
-    assert [hit["conversation_title"] for hit in found] == ["Old"]
+    assert [hit.conversation_title for hit in found] == ["Old"]
