@@ -25,12 +25,12 @@ from typing import IO, Any
 
 from sqlalchemy import Engine, select
 
-from chatapp.db import Conversation, Message, Task, ToolCall, User
+from chatapp.db import Conversation, Message, Task, User
 from chatapp.db.types import iso_z, utcnow
 from chatapp.services.conversations import CONVERSATION_COLUMNS, StoredConversation, stored_conversation
 from chatapp.services.database import in_thread, transaction
 from chatapp.services.errors import InvalidAuth
-from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, rows_to_messages
+from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, rows_to_messages, with_tool_calls
 
 ACCOUNT_FORMAT = "chatapp.account/1"
 CONVERSATION_FORMAT = "chatapp.conversation/1"
@@ -99,12 +99,7 @@ def _message_page(engine: Engine, conversation_id: uuid.UUID, after_seq: int) ->
         .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
         .order_by(Message.seq).limit(MESSAGES_PER_PAGE).subquery()
     )
-    query = (
-        select(*page.c, ToolCall.id, ToolCall.call_id, ToolCall.tool_name, ToolCall.parameters, ToolCall.result,
-               ToolCall.executed_at, ToolCall.imported)
-        .select_from(page.outerjoin(ToolCall, ToolCall.message_id == page.c.id))
-        .order_by(page.c.seq, ToolCall.position)
-    )
+    query = with_tool_calls(page)
     with transaction(engine) as connection:
         return rows_to_messages(connection.execute(query).all())
 

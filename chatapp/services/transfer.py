@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Connection, Engine, bindparam, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from chatapp.db import Conversation, Message, ToolCall
@@ -25,7 +25,7 @@ from chatapp.db.types import as_utc, iso_z, utcnow
 from chatapp.services.conversations import DEFAULT_TITLE, MAX_TITLE_LENGTH, owned_conversation
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidAuth, InvalidInput
-from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, StoredToolCall, rows_to_messages
+from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, StoredToolCall, rows_to_messages, with_tool_calls
 from chatapp.services.text import MAX_INT32, NOT_BLANK_PATTERN, unstorable_reason
 from chatapp.services.tokens import message_tokens
 
@@ -91,23 +91,10 @@ class ConversationExport(_Strict):
 
 # ---- export --------------------------------------------------------------------
 
-def _all_messages_statement() -> Any:
-    """Every message of a conversation with its tool calls, in seq order:
-    the columns `rows_to_messages` reads, in its order."""
-    page = select(*MESSAGE_COLUMNS).where(Message.conversation_id == bindparam("conversation_id")).subquery()
-    return (
-        select(*page.c, ToolCall.id.label("tool_call_id"), ToolCall.call_id, ToolCall.tool_name, ToolCall.parameters,
-               ToolCall.result, ToolCall.executed_at, ToolCall.imported)
-        .select_from(page.outerjoin(ToolCall, ToolCall.message_id == page.c.id))
-        .order_by(page.c.seq, ToolCall.position)
-    )
-
-
-_ALL_MESSAGES = _all_messages_statement()
-
-
 def read_all_messages(connection: Connection, conversation_id: uuid.UUID) -> list[StoredMessage]:
-    return rows_to_messages(connection.execute(_ALL_MESSAGES, {"conversation_id": conversation_id}).all())
+    """Every message of a conversation with its tool calls, in seq order."""
+    page = select(*MESSAGE_COLUMNS).where(Message.conversation_id == conversation_id).subquery()
+    return rows_to_messages(connection.execute(with_tool_calls(page)).all())
 
 
 def tool_call_document(call: StoredToolCall) -> dict[str, Any]:
