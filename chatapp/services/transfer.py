@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chatapp.db import Conversation, Message, ToolCall
 from chatapp.db.types import as_utc, iso_z, utcnow
-from chatapp.services.conversations import DEFAULT_TITLE, MAX_TITLE_LENGTH, owned_conversation
+from chatapp.services.conversations import DEFAULT_TITLE, MAX_TITLE_LENGTH, StoredConversation, owned_conversation
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidAuth, InvalidInput
 from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, StoredToolCall, rows_to_messages, with_tool_calls
@@ -292,7 +292,7 @@ def check_import(document: ConversationExport) -> None:
     _utc(document.conversation.created_at, "conversation.created_at")
 
 
-def import_conversation(engine: Engine, *, user_id: uuid.UUID, document: ConversationExport) -> dict[str, Any]:
+def import_conversation(engine: Engine, *, user_id: uuid.UUID, document: ConversationExport) -> StoredConversation:
     """A new conversation of the caller's from an export: new ids, the same
     seqs, token counts recounted here (the file's are not trusted), every
     tool call marked imported. An answer that was still being written when
@@ -331,11 +331,12 @@ def import_conversation(engine: Engine, *, user_id: uuid.UUID, document: Convers
                 "executed_at": _utc(call.executed_at, "executed_at"), "imported": True,
             })
     title = " ".join(document.conversation.title.split()) or DEFAULT_TITLE
+    created_at = _utc(document.conversation.created_at, "created_at")
     try:
         with transaction(engine) as connection:
             connection.execute(insert(Conversation), {
                 "id": conversation_id, "user_id": user_id, "title": title, "last_seq": len(message_rows),
-                "token_total": tokens_before, "created_at": _utc(document.conversation.created_at, "created_at"),
+                "token_total": tokens_before, "created_at": created_at,
                 "updated_at": now,  # it is new here: at the top of the list
             })
             connection.execute(insert(Message), message_rows)
@@ -343,7 +344,6 @@ def import_conversation(engine: Engine, *, user_id: uuid.UUID, document: Convers
                 connection.execute(insert(ToolCall), call_rows)
     except IntegrityError as error:
         raise InvalidAuth("Unknown user.") from error  # only a user deleted meanwhile breaks a key here
-    return {
-        "id": str(conversation_id), "title": title, "created_at": iso_z(_utc(document.conversation.created_at, "")),
-        "updated_at": iso_z(now), "message_count": len(message_rows),
-    }
+    return StoredConversation(
+        id=conversation_id, title=title, created_at=created_at, updated_at=now, message_count=len(message_rows),
+    )
