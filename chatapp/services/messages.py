@@ -4,8 +4,10 @@ calls), and the public shape every caller returns."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Select, Subquery, bindparam, case, func, select
@@ -133,31 +135,38 @@ _PAGE = _page_statement()
 _WINDOW = _window_statement()
 
 
+# The result columns each record is read from, by name, in its fields' order.
+MESSAGE_FIELDS = tuple(column.key for column in MESSAGE_COLUMNS)
+TOOL_CALL_FIELDS = tuple(column.key for column in TOOL_CALL_COLUMNS)
+assert MESSAGE_FIELDS == tuple(f.name for f in fields(StoredMessage))[:len(MESSAGE_FIELDS)]
+assert TOOL_CALL_FIELDS[1:] == tuple(f.name for f in fields(StoredToolCall))[1:]  # [0] is tool_call_id
+
+
+def picker(row_fields: Sequence[str], names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The named columns of a row, in `names` order: looked up by name once
+    per result, then read at C speed (a Row's attribute access costs about
+    7x a slice, 2 ms on a 400-message window)."""
+    return itemgetter(*(row_fields.index(name) for name in names))
+
+
 def stored_message(row: Any) -> StoredMessage:
     """From a row holding MESSAGE_COLUMNS (tool calls are added apart)."""
-    return StoredMessage(
-        id=row.id, seq=row.seq, role=row.role, content=row.content, status=row.status, created_at=row.created_at,
-        token_count=row.token_count, tokens_before=row.tokens_before, error_code=row.error_code,
-        reply_to=row.reply_to, started_at=row.started_at,
-    )
+    return StoredMessage(*picker(row._fields, MESSAGE_FIELDS)(row))
 
 
-def stored_tool_call(row: Any) -> StoredToolCall:
-    """From a row holding TOOL_CALL_COLUMNS."""
-    return StoredToolCall(
-        id=row.tool_call_id, call_id=row.call_id, tool_name=row.tool_name, parameters=row.parameters,
-        result=row.result, executed_at=row.executed_at, imported=row.imported,
-    )
-
-
-def rows_to_messages(rows: Any) -> list[StoredMessage]:
+def rows_to_messages(rows: Sequence[Any]) -> list[StoredMessage]:
     """Messages with their tool calls, from the rows of `with_tool_calls`."""
+    if not rows:
+        return []
+    names = rows[0]._fields
+    message_of, tool_call_of = picker(names, MESSAGE_FIELDS), picker(names, TOOL_CALL_FIELDS)
+    id_at, tool_call_at = names.index("id"), names.index("tool_call_id")
     messages: list[StoredMessage] = []
     for row in rows:
-        if not messages or messages[-1].id != row.id:
-            messages.append(stored_message(row))
-        if row.tool_call_id is not None:
-            messages[-1].tool_calls.append(stored_tool_call(row))
+        if not messages or messages[-1].id != row[id_at]:
+            messages.append(StoredMessage(*message_of(row)))
+        if row[tool_call_at] is not None:
+            messages[-1].tool_calls.append(StoredToolCall(*tool_call_of(row)))
     return messages
 
 
