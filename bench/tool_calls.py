@@ -108,7 +108,7 @@ def main() -> None:
         seeded_s = time.perf_counter() - began
         deep: str | None = None
         for _page in range(100):  # the cursor 100 pages back (or of the last page)
-            following = tool_calls.list_tool_calls(engine, user_id=user_id, limit=50, before=deep)["next_before"]
+            following = tool_calls.list_tool_calls(engine, user_id=user_id, limit=50, before=deep).next_before
             if following is None:
                 break
             deep = following

@@ -99,6 +99,15 @@ def test_tasks_endpoint_filters_by_status(client: httpx.Client, alice: Account) 
     assert client.get(f"{path}?status=bogus", headers=alice.headers).status_code == 400
 
 
+def test_tasks_endpoint_body_is_the_rest_shape(client: httpx.Client, alice: Account) -> None:
+    start(client, alice, "add buy milk")
+    body = client.get(f"/api/{alice.user_id}/tasks?status=pending", headers=alice.headers).json()
+    assert list(body) == ["status", "filter", "count", "tasks"]
+    assert (body["status"], body["filter"], body["count"]) == ("ok", "pending", 1)
+    assert list(body["tasks"][0]) == ["task_id", "title", "description", "completed"]
+    assert (body["tasks"][0]["task_id"], body["tasks"][0]["completed"]) == (1, False)
+
+
 def test_health_reports_the_database(client: httpx.Client) -> None:
     response = client.get("/api/health")
     assert response.status_code == 200 and response.json() == {"status": "ok", "database": "ok"}

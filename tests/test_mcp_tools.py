@@ -30,14 +30,28 @@ async def test_tools_return_structured_results(live_api: LiveApi, alice: Account
         added = result_of(await session.call_tool("add_task", {"title": "Buy groceries", "description": "milk, eggs"}))
         assert added == {"task_id": 1, "status": "created", "title": "Buy groceries", "description": "milk, eggs"}
         renamed = result_of(await session.call_tool("update_task", {"task_id": 1, "title": "Buy food"}))
-        assert renamed["status"] == "updated" and renamed["title"] == "Buy food"
+        assert renamed == {"task_id": 1, "status": "updated", "title": "Buy food", "description": "milk, eggs"}
         done = result_of(await session.call_tool("complete_task", {"task_id": 1}))
         assert done == {"task_id": 1, "status": "completed", "title": "Buy food"}
         listed = result_of(await session.call_tool("list_tasks", {"status": "completed"}))
-        assert listed["count"] == 1 and listed["tasks"][0]["completed"] is True
+        assert listed == {
+            "status": "ok", "filter": "completed", "count": 1,
+            "tasks": [{"task_id": 1, "title": "Buy food", "description": "milk, eggs", "completed": True}],
+        }
         assert result_of(await session.call_tool("list_tasks", {"status": "pending"}))["count"] == 0
         deleted = result_of(await session.call_tool("delete_task", {"task_id": 1}))
-        assert deleted["status"] == "deleted"
+        assert deleted == {"task_id": 1, "status": "deleted", "title": "Buy food"}
+
+
+async def test_tool_results_read_in_a_fixed_field_order(live_api: LiveApi, alice: Account) -> None:
+    """The model reads the text content: its fields come in one order."""
+    async with mcp_session(live_api, alice.token) as session:
+        added = await session.call_tool("add_task", {"title": "Buy groceries"})
+        listed = await session.call_tool("list_tasks", {})
+    assert list(json.loads(added.content[0].text)) == ["task_id", "status", "title", "description"]
+    listing = json.loads(listed.content[0].text)
+    assert list(listing) == ["status", "filter", "count", "tasks"]
+    assert list(listing["tasks"][0]) == ["task_id", "title", "description", "completed"]
 
 
 async def test_unknown_task_is_a_structured_error_not_a_crash(live_api: LiveApi, alice: Account) -> None:

@@ -89,7 +89,7 @@ def test_the_search_migration_indexes_messages_stored_before_it(empty_database_u
     migrate(empty_database_url, "head")
     found, _ = search_messages(engine, user_id=user_id, query="marmalade")
     engine.dispose()
-    assert [hit["conversation_title"] for hit in found] == ["Old"]
+    assert [hit.conversation_title for hit in found] == ["Old"]
 
 
 LISTED = {"status": "ok", "filter": "all", "count": 1, "tasks": [{"task_id": 1, "title": "Milk", "completed": False}]}
@@ -197,4 +197,4 @@ def test_the_owner_tag_migration_reindexes_messages_and_can_be_undone(empty_data
     migrate(empty_database_url, "head")
     found, _ = search_messages(engine, user_id=user_id, query="marm*")
     engine.dispose()
-    assert [hit["conversation_title"] for hit in found] == ["Old"]
+    assert [hit.conversation_title for hit in found] == ["Old"]

@@ -202,4 +202,4 @@ def test_users_whose_ids_share_the_index_tag_each_find_only_their_own(engine: En
     for n, owner in enumerate(owners):
         for query in ("harpsichord", "harps*", '"shared harpsichord"'):
             found, _ = search_messages(engine, user_id=owner, query=query)
-            assert [hit["conversation_title"] for hit in found] == [f"Owner {n}"]
+            assert [hit.conversation_title for hit in found] == [f"Owner {n}"]

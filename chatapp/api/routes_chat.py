@@ -99,10 +99,10 @@ async def list_conversations(
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
-) -> dict[str, Any]:
+) -> ConversationList:
     """The user's conversations, most recently active first."""
     items, more = await in_thread(conversations.list_conversations, engine, user_id=user_id, limit=limit, offset=offset)
-    return {"conversations": items, "has_more": more}
+    return ConversationList(conversations=[ConversationOut.of(item) for item in items], has_more=more)
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail, responses=ERRORS)
@@ -121,16 +121,21 @@ async def open_conversation(
         conversation_id=conversation_uuid(conversation_id), limit=limit, before_seq=before_seq,
         turn_timeout_seconds=settings.turn_timeout_seconds,
     )
-    return {"conversation": page.conversation, "messages": [m.view() for m in page.messages], "has_more": page.has_more}
+    return {
+        "conversation": ConversationOut.of(page.conversation), "messages": [m.view() for m in page.messages],
+        "has_more": page.has_more,
+    }
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
-async def rename_conversation(conversation_id: ConversationId, body: RenameRequest, user_id: CurrentUser, engine: EngineDep) -> dict[str, Any]:
+async def rename_conversation(
+    conversation_id: ConversationId, body: RenameRequest, user_id: CurrentUser, engine: EngineDep
+) -> ConversationOut:
     """Rename a conversation."""
-    return await in_thread(
+    return ConversationOut.of(await in_thread(
         conversations.rename_conversation, engine, user_id=user_id,
         conversation_id=conversation_uuid(conversation_id), title=body.title,
-    )
+    ))
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204, responses=ERRORS)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from chatapp.api.deps import CurrentUser, EngineDep
-from chatapp.api.schemas import ErrorResponse, SearchResults
+from chatapp.api.schemas import ErrorResponse, SearchHit, SearchResults
 from chatapp.services import search
 from chatapp.services.database import in_thread
 from chatapp.services.search_query import MAX_QUERY_CHARS
@@ -28,10 +28,10 @@ async def search_messages(
     )],
     limit: Annotated[int, Query(ge=1, le=search.MAX_HITS)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
-) -> dict[str, Any]:
+) -> SearchResults:
     """Your messages and the assistant's, across all your conversations,
     most relevant first, then newest. Each hit names its conversation and
     message (id, role, seq) and carries a snippet: parts of the text, the
     matching ones with `match: true`."""
     hits, more = await in_thread(search.search_messages, engine, user_id=user_id, query=q, limit=limit, offset=offset)
-    return {"hits": hits, "has_more": more}
+    return SearchResults(hits=[SearchHit.of(hit) for hit in hits], has_more=more)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -17,6 +17,6 @@ router = APIRouter(prefix="/api/{user_id}", tags=["tasks"])
 @router.get("/tasks", response_model=TaskList, responses={c: {"model": ErrorResponse} for c in (400, 401, 403, 503)})
 async def list_tasks(
     user_id: CurrentUser, engine: EngineDep, status: Annotated[Literal["all", "pending", "completed"], Query()] = "all"
-) -> dict[str, Any]:
+) -> TaskList:
     """The user's tasks by task_id: all, pending or completed."""
-    return await in_thread(tasks.list_tasks, engine, user_id=user_id, status=status)
+    return TaskList.of(status, await in_thread(tasks.list_tasks, engine, user_id=user_id, status=status))

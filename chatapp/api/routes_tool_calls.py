@@ -36,13 +36,13 @@ async def list_tool_calls(
     )] = None,
     limit: Annotated[int, Query(ge=1, le=tool_calls.MAX_PAGE)] = tool_calls.DEFAULT_PAGE,
     before: Annotated[str | None, Query(pattern=tool_calls.CURSOR_PATTERN, description="`next_before` of the previous page.")] = None,
-) -> dict[str, Any]:
+) -> ToolCallPage:
     """The user's tool calls, newest first, with their parameters, result,
     time, conversation and message. Pass `before=<next_before>` for older ones."""
-    return await in_thread(
+    return ToolCallPage.of(await in_thread(
         tool_calls.list_tool_calls, engine, user_id=user_id,
         conversation_id=parse_uuid(conversation_id, "conversation_id") if conversation_id is not None else None,
         tool_name=tool_name, task_id=task_id, limit=limit, before=before,
         since=tool_calls.parse_instant(since, "since") if since is not None else None,
         until=tool_calls.parse_instant(until, "until") if until is not None else None,
-    )
+    ))

@@ -64,9 +64,9 @@ async def import_conversation(
     document: Annotated[transfer.ConversationExport, Body(description="A JSON export, as `…/export?format=json` writes it.")],
     user_id: CurrentUser,
     engine: EngineDep,
-) -> dict[str, Any]:
+) -> ConversationOut:
     """A new conversation of yours from a JSON export: new ids, the same
     seqs, token totals recounted, tool calls marked `imported: true`. A
     malformed file is 400 and stores nothing; one over `IMPORT_MAX_BYTES`
     is 413."""
-    return await in_thread(transfer.import_conversation, engine, user_id=user_id, document=document)
+    return ConversationOut.of(await in_thread(transfer.import_conversation, engine, user_id=user_id, document=document))

@@ -1,5 +1,8 @@
 """Request and response bodies. Requests forbid unknown fields, so a typo in
-a client is a clear 400 rather than a silently ignored value."""
+a client is a clear 400 rather than a silently ignored value. Responses are
+shaped here from the services' typed results (`Model.of(...)`): the REST
+shape is the API's own, whatever the MCP tools or the UI make of the same
+values."""
 
 from __future__ import annotations
 
@@ -10,7 +13,11 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from chatapp.services.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from chatapp.services.text import MAX_MESSAGE_CHARS
-from chatapp.services.conversations import MAX_TITLE_LENGTH
+from chatapp.db.types import iso_z
+from chatapp.services.conversations import MAX_TITLE_LENGTH, StoredConversation
+from chatapp.services.search import MessageHit
+from chatapp.services.tasks import StoredTask, TaskFilter
+from chatapp.services.tool_calls import AuditedCall, AuditPage
 from chatapp.services.text import (
     EMAIL_PATTERN, NO_NUL_PATTERN, NOT_BLANK_PATTERN, PASSWORD_PATTERN, UUID_PATTERN, parse_uuid, unstorable_reason,
 )
@@ -138,6 +145,13 @@ class ConversationOut(BaseModel):
     updated_at: str
     message_count: int
 
+    @classmethod
+    def of(cls, conversation: StoredConversation) -> ConversationOut:
+        return cls(
+            id=str(conversation.id), title=conversation.title, created_at=iso_z(conversation.created_at),
+            updated_at=iso_z(conversation.updated_at), message_count=conversation.message_count,
+        )
+
 
 class ConversationList(BaseModel):
     conversations: list[ConversationOut]
@@ -163,12 +177,20 @@ class TaskOut(BaseModel):
     description: str | None
     completed: bool
 
+    @classmethod
+    def of(cls, task: StoredTask) -> TaskOut:
+        return cls(task_id=task.task_id, title=task.title, description=task.description, completed=task.completed)
+
 
 class TaskList(BaseModel):
     status: str
     filter: str
     count: int
     tasks: list[TaskOut]
+
+    @classmethod
+    def of(cls, status: TaskFilter, tasks: list[StoredTask]) -> TaskList:
+        return cls(status="ok", filter=status, count=len(tasks), tasks=[TaskOut.of(task) for task in tasks])
 
 
 class SnippetPartOut(BaseModel):
@@ -184,6 +206,15 @@ class SearchHit(BaseModel):
     seq: int
     created_at: str
     snippet: list[SnippetPartOut] = Field(description="The text around the first match, in parts; matching words have `match: true`.")
+
+    @classmethod
+    def of(cls, hit: MessageHit) -> SearchHit:
+        return cls(
+            conversation_id=str(hit.conversation_id), conversation_title=hit.conversation_title,
+            message_id=str(hit.message_id), role=hit.role, seq=hit.seq,
+            created_at=iso_z(hit.created_at),
+            snippet=[SnippetPartOut(text=part.text, match=part.match) for part in hit.snippet],
+        )
 
 
 class SearchResults(BaseModel):
@@ -201,7 +232,19 @@ class AuditedToolCall(ToolCallOut):
     message_id: str
     task_id: int | None = Field(description="The task the call acted on (created, changed, completed, deleted), if any.")
 
+    @classmethod
+    def of(cls, call: AuditedCall) -> AuditedToolCall:
+        return cls(
+            id=str(call.id), tool_name=call.tool_name, parameters=call.parameters, result=call.result,
+            executed_at=iso_z(call.executed_at), imported=call.imported, conversation_id=str(call.conversation_id),
+            message_id=str(call.message_id), task_id=call.task_id,
+        )
+
 
 class ToolCallPage(BaseModel):
     tool_calls: list[AuditedToolCall]
     next_before: str | None = Field(description="Pass as `before` for the next (older) page; null on the last page.")
+
+    @classmethod
+    def of(cls, page: AuditPage) -> ToolCallPage:
+        return cls(tool_calls=[AuditedToolCall.of(call) for call in page.calls], next_before=page.next_before)

@@ -26,12 +26,14 @@ from chatkit.types import (
 )
 from sqlalchemy import Connection, Engine, and_, or_, select
 
-from chatapp.db import Conversation, Message, ToolCall
+from chatapp.db import Conversation, Message
 from chatapp.db.types import as_utc
 from chatapp.services import conversations
 from chatapp.services.database import in_thread, transaction
 from chatapp.services.errors import InvalidInput, NotFound
-from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, StoredToolCall, read_tail, rows_to_messages
+from chatapp.services.messages import (
+    MESSAGE_COLUMNS, StoredMessage, StoredToolCall, read_tail, rows_to_messages, with_tool_calls,
+)
 from chatapp.services.text import check_text
 from chatapp.services.lifecycle import interrupt_cutoff, settle_in_page
 
@@ -200,13 +202,7 @@ def _messages_from(connection: Connection, conversation_id: uuid.UUID, *, seq: i
     """Up to `count` messages from `seq` on, oldest first, with tool calls."""
     page = (select(*MESSAGE_COLUMNS).where(Message.conversation_id == conversation_id, Message.seq >= seq)
             .order_by(Message.seq).limit(count).subquery())
-    statement = (
-        select(*page.c, ToolCall.id.label("tool_call_id"), ToolCall.call_id, ToolCall.tool_name, ToolCall.parameters,
-               ToolCall.result, ToolCall.executed_at)
-        .select_from(page.outerjoin(ToolCall, ToolCall.message_id == page.c.id))
-        .order_by(page.c.seq, ToolCall.position)
-    )
-    return rows_to_messages(connection.execute(statement).all())
+    return rows_to_messages(connection.execute(with_tool_calls(page)).all())
 
 
 def read_items(

@@ -25,12 +25,12 @@ from typing import IO, Any
 
 from sqlalchemy import Engine, select
 
-from chatapp.db import Conversation, Message, Task, ToolCall, User
+from chatapp.db import Conversation, Message, Task, User
 from chatapp.db.types import iso_z, utcnow
-from chatapp.services.conversations import conversation_view
+from chatapp.services.conversations import CONVERSATION_COLUMNS, StoredConversation, stored_conversation
 from chatapp.services.database import in_thread, transaction
 from chatapp.services.errors import InvalidAuth
-from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, rows_to_messages
+from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, rows_to_messages, with_tool_calls
 
 ACCOUNT_FORMAT = "chatapp.account/1"
 CONVERSATION_FORMAT = "chatapp.conversation/1"
@@ -74,15 +74,23 @@ def read_account(engine: Engine, user_id: uuid.UUID) -> dict[str, Any]:
     return {"user_id": str(user_id), "email": row.email, "created_at": iso_z(row.created_at)}
 
 
-def _conversation_page(engine: Engine, user_id: uuid.UUID, after: uuid.UUID | None) -> list[Any]:
+def conversation_document(conversation: StoredConversation) -> dict[str, Any]:
+    """The export file's own shape for a conversation (today the REST one)."""
+    return {
+        "id": str(conversation.id), "title": conversation.title, "created_at": iso_z(conversation.created_at),
+        "updated_at": iso_z(conversation.updated_at), "message_count": conversation.message_count,
+    }
+
+
+def _conversation_page(engine: Engine, user_id: uuid.UUID, after: uuid.UUID | None) -> list[StoredConversation]:
     query = (
-        select(Conversation.id, Conversation.title, Conversation.created_at, Conversation.updated_at, Conversation.last_seq)
+        select(*CONVERSATION_COLUMNS)
         .where(Conversation.user_id == user_id).order_by(Conversation.id).limit(CONVERSATIONS_PER_PAGE)
     )
     if after is not None:
         query = query.where(Conversation.id > after)
     with transaction(engine) as connection:
-        return list(connection.execute(query).all())
+        return [stored_conversation(row) for row in connection.execute(query).all()]
 
 
 def _message_page(engine: Engine, conversation_id: uuid.UUID, after_seq: int) -> list[StoredMessage]:
@@ -91,12 +99,7 @@ def _message_page(engine: Engine, conversation_id: uuid.UUID, after_seq: int) ->
         .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
         .order_by(Message.seq).limit(MESSAGES_PER_PAGE).subquery()
     )
-    query = (
-        select(*page.c, ToolCall.id, ToolCall.call_id, ToolCall.tool_name, ToolCall.parameters, ToolCall.result,
-               ToolCall.executed_at, ToolCall.imported)
-        .select_from(page.outerjoin(ToolCall, ToolCall.message_id == page.c.id))
-        .order_by(page.c.seq, ToolCall.position)
-    )
+    query = with_tool_calls(page)
     with transaction(engine) as connection:
         return rows_to_messages(connection.execute(query).all())
 
@@ -154,8 +157,8 @@ async def _in_thread(function: Callable[..., bytes], *args: Any) -> bytes:
     return await in_thread(function, *args)
 
 
-async def _conversation_entry(engine: Engine, writer: _ZipWriter, row: Any) -> AsyncIterator[bytes]:
-    head = _json({"format": CONVERSATION_FORMAT, "conversation": conversation_view(row)})[:-1] + b',"messages":['
+async def _conversation_entry(engine: Engine, writer: _ZipWriter, row: StoredConversation) -> AsyncIterator[bytes]:
+    head = _json({"format": CONVERSATION_FORMAT, "conversation": conversation_document(row)})[:-1] + b',"messages":['
     yield await _in_thread(writer.begin, f"conversations/{row.id}.json", head)
     after_seq, first = 0, True
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from chatapp.db import Conversation
-from chatapp.db.types import iso_z
+from chatapp.db.types import as_utc
 from chatapp.services.database import transaction
 from chatapp.services.text import check_text
 from chatapp.services.errors import InvalidInput, NotFound
@@ -25,9 +26,25 @@ MAX_PAGE = 100
 DEFAULT_TITLE = "New conversation"
 
 
+CONVERSATION_COLUMNS = (
+    Conversation.id, Conversation.title, Conversation.created_at, Conversation.updated_at, Conversation.last_seq,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConversation:
+    """A conversation without its messages; times are UTC."""
+
+    id: uuid.UUID
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+
 @dataclass
 class MessagePage:
-    conversation: dict[str, Any]
+    conversation: StoredConversation
     messages: list[StoredMessage]
     has_more: bool
 
@@ -41,14 +58,13 @@ def title_from_message(message: str, limit: int = 60) -> str:
     return cut.rstrip(" ,.;:") + "…"
 
 
-def conversation_view(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "title": row.title,
-        "created_at": iso_z(row.created_at),
-        "updated_at": iso_z(row.updated_at),
-        "message_count": row.last_seq,
-    }
+def stored_conversation(row: Any) -> StoredConversation:
+    """From a row of CONVERSATION_COLUMNS (seq is gap-free, so the last one
+    is the message count)."""
+    return StoredConversation(
+        id=row.id, title=row.title, created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
+        message_count=row.last_seq,
+    )
 
 
 def page_size(limit: int) -> int:
@@ -59,28 +75,29 @@ def page_size(limit: int) -> int:
 
 def owned_conversation(connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> Any:
     row = connection.execute(
-        select(Conversation.id, Conversation.title, Conversation.created_at, Conversation.updated_at, Conversation.last_seq)
-        .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+        select(*CONVERSATION_COLUMNS).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
     ).first()
     if row is None:
         raise NotFound("Conversation not found.", conversation_id=None)
     return row
 
 
-def list_conversations(engine: Engine, *, user_id: uuid.UUID, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
+def list_conversations(
+    engine: Engine, *, user_id: uuid.UUID, limit: int = 50, offset: int = 0
+) -> tuple[list[StoredConversation], bool]:
     """Most recently active first; one extra row tells whether more exist."""
     limit = page_size(limit)
     if offset < 0:
         raise InvalidInput("offset must not be negative.")
     with transaction(engine) as connection:
         rows = connection.execute(
-            select(Conversation.id, Conversation.title, Conversation.created_at, Conversation.updated_at, Conversation.last_seq)
+            select(*CONVERSATION_COLUMNS)
             .where(Conversation.user_id == user_id)
             .order_by(Conversation.updated_at.desc(), Conversation.id)
             .limit(limit + 1)
             .offset(offset)
         ).all()
-    return [conversation_view(row) for row in rows[:limit]], len(rows) > limit
+    return [stored_conversation(row) for row in rows[:limit]], len(rows) > limit
 
 
 def open_conversation(
@@ -95,10 +112,12 @@ def open_conversation(
         conversation = owned_conversation(connection, user_id=user_id, conversation_id=conversation_id)
         messages = read_tail(connection, conversation_id, limit=limit, before_seq=before_seq)
         settle_in_page(connection, conversation_id, messages, interrupt_cutoff(turn_timeout_seconds))
-    return MessagePage(conversation_view(conversation), messages, has_older(messages))
+    return MessagePage(stored_conversation(conversation), messages, has_older(messages))
 
 
-def rename_conversation(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str) -> dict[str, Any]:
+def rename_conversation(
+    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, title: str
+) -> StoredConversation:
     cleaned = " ".join(check_text(title, "title").split())
     if not cleaned:
         raise InvalidInput("A title cannot be empty.")
@@ -109,11 +128,11 @@ def rename_conversation(engine: Engine, *, user_id: uuid.UUID, conversation_id: 
             update(Conversation)
             .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
             .values(title=cleaned)
-            .returning(Conversation.id, Conversation.title, Conversation.created_at, Conversation.updated_at, Conversation.last_seq)
+            .returning(*CONVERSATION_COLUMNS)
         ).first()
     if row is None:
         raise NotFound("Conversation not found.")
-    return conversation_view(row)
+    return stored_conversation(row)
 
 
 def delete_conversation(engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:

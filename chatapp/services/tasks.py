@@ -1,10 +1,16 @@
 """Task operations for one user. The MCP tools and the tasks API call these;
 every function takes the acting user's id from the caller's credentials,
-never from a model-filled argument."""
+never from a model-filled argument.
+
+They return typed values, not wire shapes: what the model sees (the MCP tool
+result, chatapp/tools/results.py) and what the REST API answers
+(chatapp/api/schemas.py) are shaped at those edges, so one can change
+without the other."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Engine, delete, insert, select, update
@@ -20,17 +26,46 @@ MAX_TITLE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 5000
 
 
-def task_view(row: Any) -> dict[str, Any]:
-    return {
-        "task_id": row.task_id,
-        "title": row.title,
-        "description": row.description,
-        "completed": row.completed,
-    }
+TaskChangeKind = Literal["created", "completed", "deleted", "updated"]
 
 
-def not_found(task_id: int) -> dict[str, Any]:
-    return {"task_id": task_id, "status": "error", "error": "not_found", "message": f"Task {task_id} not found."}
+@dataclass(frozen=True, slots=True)
+class StoredTask:
+    """A task as it is stored (numbered per user by `task_id`)."""
+
+    task_id: int
+    title: str
+    description: str | None
+    completed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanged:
+    """A change that happened, and the task as it stands after it (a
+    deleted task as it was)."""
+
+    kind: TaskChangeKind
+    task: StoredTask
+
+
+@dataclass(frozen=True, slots=True)
+class TaskNotFound:
+    """No task of this user has this number: an answer the model can act on
+    (ask, or list the tasks), not a failure of the call."""
+
+    task_id: int
+
+
+TaskOutcome = TaskChanged | TaskNotFound
+TASK_COLUMNS = (Task.task_id, Task.title, Task.description, Task.completed)
+
+
+def stored_task(row: Any) -> StoredTask:
+    return StoredTask(task_id=row.task_id, title=row.title, description=row.description, completed=row.completed)
+
+
+def outcome(kind: TaskChangeKind, task_id: int, row: Any) -> TaskOutcome:
+    return TaskNotFound(task_id) if row is None else TaskChanged(kind, stored_task(row))
 
 
 def clean_title(title: str | None) -> str:
@@ -49,7 +84,7 @@ def clean_description(description: str | None) -> str | None:
     return cleaned
 
 
-def add_task(engine: Engine, *, user_id: uuid.UUID, title: str, description: str | None = None) -> dict[str, Any]:
+def add_task(engine: Engine, *, user_id: uuid.UUID, title: str, description: str | None = None) -> TaskChanged:
     title, description = clean_title(title), clean_description(description)
     now = utcnow()
     with transaction(engine) as connection:
@@ -63,47 +98,43 @@ def add_task(engine: Engine, *, user_id: uuid.UUID, title: str, description: str
                 completed=False, created_at=now, updated_at=now,
             )
         )
-    return {"task_id": task_id, "status": "created", "title": title, "description": description}
+    return TaskChanged("created", StoredTask(task_id=task_id, title=title, description=description, completed=False))
 
 
-def list_tasks(engine: Engine, *, user_id: uuid.UUID, status: TaskFilter = "all") -> dict[str, Any]:
+def list_tasks(engine: Engine, *, user_id: uuid.UUID, status: TaskFilter = "all") -> list[StoredTask]:
+    """The user's tasks by task_id: all, only pending, or only completed."""
     if status not in ("all", "pending", "completed"):
         raise InvalidInput("status must be one of: all, pending, completed.")
-    query = select(Task.task_id, Task.title, Task.description, Task.completed).where(Task.user_id == user_id)
+    query = select(*TASK_COLUMNS).where(Task.user_id == user_id)
     if status != "all":
         query = query.where(Task.completed.is_(status == "completed"))
     with transaction(engine) as connection:
         rows = connection.execute(query.order_by(Task.task_id)).all()
-    tasks = [task_view(row) for row in rows]
-    return {"status": "ok", "filter": status, "count": len(tasks), "tasks": tasks}
+    return [stored_task(row) for row in rows]
 
 
-def complete_task(engine: Engine, *, user_id: uuid.UUID, task_id: int) -> dict[str, Any]:
+def complete_task(engine: Engine, *, user_id: uuid.UUID, task_id: int) -> TaskOutcome:
     with transaction(engine) as connection:
         row = connection.execute(
             update(Task)
             .where(Task.user_id == user_id, Task.task_id == task_id)
             .values(completed=True, updated_at=utcnow())
-            .returning(Task.task_id, Task.title)
+            .returning(*TASK_COLUMNS)
         ).first()
-    if row is None:
-        return not_found(task_id)
-    return {"task_id": row.task_id, "status": "completed", "title": row.title}
+    return outcome("completed", task_id, row)
 
 
-def delete_task(engine: Engine, *, user_id: uuid.UUID, task_id: int) -> dict[str, Any]:
+def delete_task(engine: Engine, *, user_id: uuid.UUID, task_id: int) -> TaskOutcome:
     with transaction(engine) as connection:
         row = connection.execute(
-            delete(Task).where(Task.user_id == user_id, Task.task_id == task_id).returning(Task.task_id, Task.title)
+            delete(Task).where(Task.user_id == user_id, Task.task_id == task_id).returning(*TASK_COLUMNS)
         ).first()
-    if row is None:
-        return not_found(task_id)
-    return {"task_id": row.task_id, "status": "deleted", "title": row.title}
+    return outcome("deleted", task_id, row)
 
 
 def update_task(
     engine: Engine, *, user_id: uuid.UUID, task_id: int, title: str | None = None, description: str | None = None
-) -> dict[str, Any]:
+) -> TaskOutcome:
     values: dict[str, Any] = {"updated_at": utcnow()}
     if title is not None:
         values["title"] = clean_title(title)
@@ -116,8 +147,6 @@ def update_task(
             update(Task)
             .where(Task.user_id == user_id, Task.task_id == task_id)
             .values(**values)
-            .returning(Task.task_id, Task.title, Task.description)
+            .returning(*TASK_COLUMNS)
         ).first()
-    if row is None:
-        return not_found(task_id)
-    return {"task_id": row.task_id, "status": "updated", "title": row.title, "description": row.description}
+    return outcome("updated", task_id, row)

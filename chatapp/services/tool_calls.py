@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, select, tuple_
 
 from chatapp.db import Message, ToolCall
-from chatapp.db.types import as_utc, iso_z
+from chatapp.db.types import as_utc
 from chatapp.services.conversations import owned_conversation
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidInput
@@ -86,18 +86,34 @@ def utc_instant(value: datetime, name: str) -> datetime:
         return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=timezone.utc)
 
 
-def tool_call_view(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "tool_name": row.tool_name,
-        "parameters": row.parameters,
-        "result": row.result,
-        "executed_at": iso_z(row.executed_at),
-        "imported": row.imported,
-        "conversation_id": str(row.conversation_id),
-        "message_id": str(row.message_id),
-        "task_id": row.task_id,
-    }
+@dataclass(frozen=True, slots=True)
+class AuditedCall:
+    """One tool call in the audit trail: what ran, with what, what came of
+    it (the tool's result as stored), when (UTC), and the turn that ran it."""
+
+    id: uuid.UUID
+    tool_name: str
+    parameters: dict[str, Any]
+    result: Any
+    executed_at: datetime
+    imported: bool
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    task_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    calls: list[AuditedCall]
+    next_before: str | None  # the cursor below the last call; None on the last page
+
+
+def audited_call(row: Any) -> AuditedCall:
+    return AuditedCall(
+        id=row.id, tool_name=row.tool_name, parameters=row.parameters, result=row.result,
+        executed_at=as_utc(row.executed_at), imported=row.imported, conversation_id=row.conversation_id,
+        message_id=row.message_id, task_id=row.task_id,
+    )
 
 
 def list_tool_calls(
@@ -112,7 +128,7 @@ def list_tool_calls(
     until: datetime | None = None,
     limit: int = DEFAULT_PAGE,
     before: str | None = None,
-) -> dict[str, Any]:
+) -> AuditPage:
     """The user's tool calls, newest first, at most `limit`; `next_before`
     continues below the last one (None when there is nothing older).
     `since` is inclusive, `until` exclusive (nothing lies in an empty window). `task_id`: the calls that
@@ -157,7 +173,7 @@ def list_tool_calls(
         rows = connection.execute(query).all()
     page = rows[:limit]
     more = len(rows) > limit
-    return {
-        "tool_calls": [tool_call_view(row) for row in page],
-        "next_before": Cursor(page[-1].executed_at, page[-1].id).encode() if more else None,
-    }
+    return AuditPage(
+        calls=[audited_call(row) for row in page],
+        next_before=Cursor(page[-1].executed_at, page[-1].id).encode() if more else None,
+    )

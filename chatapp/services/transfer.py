@@ -17,15 +17,15 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Connection, Engine, bindparam, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from chatapp.db import Conversation, Message, ToolCall
 from chatapp.db.types import as_utc, iso_z, utcnow
-from chatapp.services.conversations import DEFAULT_TITLE, MAX_TITLE_LENGTH, owned_conversation
+from chatapp.services.conversations import DEFAULT_TITLE, MAX_TITLE_LENGTH, StoredConversation, owned_conversation
 from chatapp.services.database import transaction
 from chatapp.services.errors import InvalidAuth, InvalidInput
-from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, StoredToolCall, rows_to_messages
+from chatapp.services.messages import MESSAGE_COLUMNS, StoredMessage, StoredToolCall, rows_to_messages, with_tool_calls
 from chatapp.services.text import MAX_INT32, NOT_BLANK_PATTERN, unstorable_reason
 from chatapp.services.tokens import message_tokens
 
@@ -91,23 +91,10 @@ class ConversationExport(_Strict):
 
 # ---- export --------------------------------------------------------------------
 
-def _all_messages_statement() -> Any:
-    """Every message of a conversation with its tool calls, in seq order:
-    the columns `rows_to_messages` reads, in its order."""
-    page = select(*MESSAGE_COLUMNS).where(Message.conversation_id == bindparam("conversation_id")).subquery()
-    return (
-        select(*page.c, ToolCall.id.label("tool_call_id"), ToolCall.call_id, ToolCall.tool_name, ToolCall.parameters,
-               ToolCall.result, ToolCall.executed_at, ToolCall.imported)
-        .select_from(page.outerjoin(ToolCall, ToolCall.message_id == page.c.id))
-        .order_by(page.c.seq, ToolCall.position)
-    )
-
-
-_ALL_MESSAGES = _all_messages_statement()
-
-
 def read_all_messages(connection: Connection, conversation_id: uuid.UUID) -> list[StoredMessage]:
-    return rows_to_messages(connection.execute(_ALL_MESSAGES, {"conversation_id": conversation_id}).all())
+    """Every message of a conversation with its tool calls, in seq order."""
+    page = select(*MESSAGE_COLUMNS).where(Message.conversation_id == conversation_id).subquery()
+    return rows_to_messages(connection.execute(with_tool_calls(page)).all())
 
 
 def tool_call_document(call: StoredToolCall) -> dict[str, Any]:
@@ -305,7 +292,7 @@ def check_import(document: ConversationExport) -> None:
     _utc(document.conversation.created_at, "conversation.created_at")
 
 
-def import_conversation(engine: Engine, *, user_id: uuid.UUID, document: ConversationExport) -> dict[str, Any]:
+def import_conversation(engine: Engine, *, user_id: uuid.UUID, document: ConversationExport) -> StoredConversation:
     """A new conversation of the caller's from an export: new ids, the same
     seqs, token counts recounted here (the file's are not trusted), every
     tool call marked imported. An answer that was still being written when
@@ -344,11 +331,12 @@ def import_conversation(engine: Engine, *, user_id: uuid.UUID, document: Convers
                 "executed_at": _utc(call.executed_at, "executed_at"), "imported": True,
             })
     title = " ".join(document.conversation.title.split()) or DEFAULT_TITLE
+    created_at = _utc(document.conversation.created_at, "created_at")
     try:
         with transaction(engine) as connection:
             connection.execute(insert(Conversation), {
                 "id": conversation_id, "user_id": user_id, "title": title, "last_seq": len(message_rows),
-                "token_total": tokens_before, "created_at": _utc(document.conversation.created_at, "created_at"),
+                "token_total": tokens_before, "created_at": created_at,
                 "updated_at": now,  # it is new here: at the top of the list
             })
             connection.execute(insert(Message), message_rows)
@@ -356,7 +344,6 @@ def import_conversation(engine: Engine, *, user_id: uuid.UUID, document: Convers
                 connection.execute(insert(ToolCall), call_rows)
     except IntegrityError as error:
         raise InvalidAuth("Unknown user.") from error  # only a user deleted meanwhile breaks a key here
-    return {
-        "id": str(conversation_id), "title": title, "created_at": iso_z(_utc(document.conversation.created_at, "")),
-        "updated_at": iso_z(now), "message_count": len(message_rows),
-    }
+    return StoredConversation(
+        id=conversation_id, title=title, created_at=created_at, updated_at=now, message_count=len(message_rows),
+    )

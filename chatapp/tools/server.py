@@ -25,7 +25,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import AfterValidator, Field
 from sqlalchemy import Engine
-from typing_extensions import NotRequired, TypedDict
 
 from chatapp.config import Settings, get_settings
 from chatapp.services import tasks
@@ -33,6 +32,7 @@ from chatapp.services.auth import current_identity, decode_claims, identity_of, 
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidAuth, InvalidInput, Unavailable
 from chatapp.services.text import MAX_INT32, unstorable_reason
+from chatapp.tools.results import TaskChange, TaskListing, invalid_request, task_change, task_listing
 
 INSTRUCTIONS = "Manage the signed-in person's todo tasks. Task ids are small per-user integers."
 
@@ -48,34 +48,6 @@ def storable(value: str | None) -> str | None:
 TaskId = Annotated[int, Field(ge=1, le=MAX_INT32, description="The task's number, from list_tasks.")]
 Title = Annotated[str, Field(max_length=tasks.MAX_TITLE_LENGTH), AfterValidator(storable)]
 Description = Annotated[str | None, Field(max_length=tasks.MAX_DESCRIPTION_LENGTH), AfterValidator(storable)]
-
-
-# ------------------------------------------------------------------- results
-class TaskChange(TypedDict):
-    """What a change did: `status` names it, or is "error" with `error` and `message`."""
-
-    status: Literal["created", "completed", "deleted", "updated", "error"]
-    task_id: NotRequired[int]
-    title: NotRequired[str]
-    description: NotRequired[str | None]
-    error: NotRequired[Literal["not_found", "invalid_request"]]
-    message: NotRequired[str]
-
-
-class TaskItem(TypedDict):
-    task_id: int
-    title: str
-    description: str | None
-    completed: bool
-
-
-class TaskListing(TypedDict):
-    status: Literal["ok", "error"]
-    filter: NotRequired[Literal["all", "pending", "completed"]]
-    count: NotRequired[int]
-    tasks: NotRequired[list[TaskItem]]
-    error: NotRequired[Literal["invalid_request"]]
-    message: NotRequired[str]
 
 
 # ---------------------------------------------------------------------- auth
@@ -113,17 +85,20 @@ async def acting_user(ctx: Context, verifier: ChatappTokenVerifier) -> uuid.UUID
 
 
 async def run_for_user(
-    ctx: Context, verifier: ChatappTokenVerifier, operation: Callable[..., dict[str, Any]], **arguments: Any
-) -> dict[str, Any]:
-    """Run one task operation as the caller. Bad arguments come back as a
-    structured error the model can read."""
+    ctx: Context, verifier: ChatappTokenVerifier, operation: Callable[..., Any], shape: Callable[[Any], Any],
+    **arguments: Any,
+) -> Any:
+    """Run one task operation as the caller and shape its typed result into
+    the tool's result. Bad arguments come back as a structured error the
+    model can read."""
     user_id = await acting_user(ctx, verifier)
     try:
-        return await in_thread(operation, verifier.engine, user_id=user_id, **arguments)
+        value = await in_thread(operation, verifier.engine, user_id=user_id, **arguments)
     except InvalidInput as error:
-        return {"status": "error", "error": "invalid_request", "message": error.message}
+        return invalid_request(error.message)
     except Unavailable as error:
         raise ToolError(error.message) from error
+    return shape(value)
 
 
 def auth_settings(settings: Settings) -> AuthSettings:
@@ -149,28 +124,30 @@ def create_task_server(engine: Engine, settings: Settings | None = None) -> MCPS
     @server.tool()
     async def add_task(title: Title, ctx: Context, description: Description = None) -> TaskChange:
         """Add a task to the person's todo list. Returns its task_id."""
-        return await run_for_user(ctx, verifier, tasks.add_task, title=title, description=description)  # type: ignore[return-value]
+        return await run_for_user(ctx, verifier, tasks.add_task, task_change, title=title, description=description)
 
     @server.tool()
     async def list_tasks(ctx: Context, status: Literal["all", "pending", "completed"] = "all") -> TaskListing:
         """List the person's tasks: all, only pending, or only completed."""
-        return await run_for_user(ctx, verifier, tasks.list_tasks, status=status)  # type: ignore[return-value]
+        return await run_for_user(
+            ctx, verifier, tasks.list_tasks, lambda found: task_listing(status, found), status=status
+        )
 
     @server.tool()
     async def complete_task(task_id: TaskId, ctx: Context) -> TaskChange:
         """Mark a task as done."""
-        return await run_for_user(ctx, verifier, tasks.complete_task, task_id=task_id)  # type: ignore[return-value]
+        return await run_for_user(ctx, verifier, tasks.complete_task, task_change, task_id=task_id)
 
     @server.tool()
     async def delete_task(task_id: TaskId, ctx: Context) -> TaskChange:
         """Delete a task for good."""
-        return await run_for_user(ctx, verifier, tasks.delete_task, task_id=task_id)  # type: ignore[return-value]
+        return await run_for_user(ctx, verifier, tasks.delete_task, task_change, task_id=task_id)
 
     @server.tool()
     async def update_task(task_id: TaskId, ctx: Context, title: Title | None = None, description: Description = None) -> TaskChange:
         """Change a task's title and/or description."""
         return await run_for_user(
-            ctx, verifier, tasks.update_task, task_id=task_id, title=title, description=description
-        )  # type: ignore[return-value]
+            ctx, verifier, tasks.update_task, task_change, task_id=task_id, title=title, description=description
+        )
 
     return server

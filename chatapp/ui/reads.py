@@ -69,7 +69,7 @@ def read_sidebar(engine: Engine, *, user_id: uuid.UUID) -> list[ConversationView
 
 
 def read_tasks(engine: Engine, *, user_id: uuid.UUID) -> list[TaskView]:
-    return [task_view(task) for task in tasks.list_tasks(engine, user_id=user_id)["tasks"]]
+    return [task_view(task) for task in tasks.list_tasks(engine, user_id=user_id)]
 
 
 def read_task_events(engine: Engine, *, user_id: uuid.UUID, task_id: int | None = None) -> list[TaskEventView]:
@@ -77,7 +77,7 @@ def read_task_events(engine: Engine, *, user_id: uuid.UUID, task_id: int | None 
     `task_id`, the latest changes to any task (listings left out)."""
     limit = TASK_HISTORY_LIMIT if task_id is not None else RECENT_CHANGES
     page = tool_calls.list_tool_calls(engine, user_id=user_id, task_id=task_id, any_task=task_id is None, limit=limit)
-    return [task_event_view(call) for call in page["tool_calls"]]
+    return [task_event_view(call) for call in page.calls]
 
 
 def read_thread(
@@ -90,7 +90,7 @@ def read_thread(
     )
     return Thread(
         conversation_id=str(conversation_id),
-        title=str(page.conversation["title"]),
+        title=page.conversation.title,
         messages=[message_view(message.view()) for message in page.messages],
         has_older=page.has_more,
     )

@@ -166,8 +166,8 @@ class SidebarState(AuthState):
         except ServiceError as error:
             return rx.toast.error(error.message)
         thread = await self.get_state(ThreadState)
-        if renamed["id"] == thread.current_id:
-            thread.title = renamed["title"]
+        if str(renamed.id) == thread.current_id:
+            thread.title = renamed.title
         return None
 
     # ---------------------------------------------------------------- delete

@@ -61,4 +61,4 @@ class TransferState(AuthState):
             created = await in_thread(transfer.import_conversation, get_engine(), user_id=user_id, document=document)
         except ServiceError as error:
             return rx.toast.error(error.message)
-        return [rx.redirect(f"/chat/{created['id']}"), rx.toast.success(f"Imported “{created['title']}”.")]
+        return [rx.redirect(f"/chat/{created.id}"), rx.toast.success(f"Imported “{created.title}”.")]

@@ -1,9 +1,10 @@
 """What the page shows, as plain typed records.
 
-The service layer returns dicts shaped for the REST API; the page needs a few
-things those dicts leave to the client (pretty JSON, a one-line summary of a
-tool call, whether it failed). Computing them here, once, keeps the
-components free of logic and lets `rx.foreach` see typed fields.
+The service layer returns typed values (and, for messages, the shape turn
+events carry); the page needs a few things of its own (pretty JSON, a
+one-line summary of a tool call, whether it failed). Computing them here,
+once, keeps the components free of logic and lets `rx.foreach` see typed
+fields.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from chatapp.services.conversations import StoredConversation
 from chatapp.services.errors import failure_for
+from chatapp.services.search import MessageHit
+from chatapp.services.tasks import StoredTask
+from chatapp.services.tool_calls import AuditedCall
 
 # A tool call's one-line summary stops here; the full JSON is one click away.
 SUMMARY_CHARS = 80
@@ -73,6 +78,11 @@ class TaskView:
     title: str = ""
     description: str = ""
     completed: bool = False
+
+
+def iso_time(value: datetime) -> str:
+    """A UTC time as the page's relative-time formatter reads it."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def pretty_json(value: Any) -> str:
@@ -149,19 +159,12 @@ def pending_message(text: str) -> MessageView:
     return MessageView(id="pending", seq=0, role="user", content=text.strip(), created_at=now, pending=True)
 
 
-def conversation_view(conversation: dict[str, Any]) -> ConversationView:
-    return ConversationView(
-        id=str(conversation["id"]), title=str(conversation.get("title") or ""), updated_at=str(conversation.get("updated_at") or "")
-    )
+def conversation_view(conversation: StoredConversation) -> ConversationView:
+    return ConversationView(id=str(conversation.id), title=conversation.title, updated_at=iso_time(conversation.updated_at))
 
 
-def task_view(task: dict[str, Any]) -> TaskView:
-    return TaskView(
-        task_id=int(task["task_id"]),
-        title=str(task.get("title") or ""),
-        description=str(task.get("description") or ""),
-        completed=bool(task.get("completed")),
-    )
+def task_view(task: StoredTask) -> TaskView:
+    return TaskView(task_id=task.task_id, title=task.title, description=task.description or "", completed=task.completed)
 
 
 @dataclasses.dataclass
@@ -183,11 +186,11 @@ class SearchHitView:
     snippet: list[SnippetPartView] = dataclasses.field(default_factory=list)
 
 
-def search_hit_view(hit: dict[str, Any]) -> SearchHitView:
+def search_hit_view(hit: MessageHit) -> SearchHitView:
     return SearchHitView(
-        conversation_id=hit["conversation_id"], conversation_title=hit["conversation_title"],
-        message_id=hit["message_id"], role=hit["role"], seq=hit["seq"], created_at=hit["created_at"],
-        snippet=[SnippetPartView(part["text"], part["match"]) for part in hit["snippet"]],
+        conversation_id=str(hit.conversation_id), conversation_title=hit.conversation_title,
+        message_id=str(hit.message_id), role=hit.role, seq=hit.seq, created_at=iso_time(hit.created_at),
+        snippet=[SnippetPartView(part.text, part.match) for part in hit.snippet],
     )
 
 
@@ -222,19 +225,19 @@ def task_event_label(tool_name: str, parameters: dict[str, Any], result: Any) ->
     return f"Could not {TASK_VERBS.get(tool_name, tool_name)}: {reason}", True
 
 
-def task_event_view(call: dict[str, Any]) -> TaskEventView:
-    """From an audit-trail entry (`tool_calls.tool_call_view`)."""
-    parameters = call.get("parameters") if isinstance(call.get("parameters"), dict) else {}
-    result = call.get("result")
-    label, failed = task_event_label(str(call.get("tool_name", "")), parameters, result)
+def task_event_view(call: AuditedCall) -> TaskEventView:
+    """From an audit-trail entry; its result is what the tool told the model."""
+    parameters = call.parameters if isinstance(call.parameters, dict) else {}
+    result = call.result
+    label, failed = task_event_label(call.tool_name, parameters, result)
     title = (result.get("title") if isinstance(result, dict) else None) or parameters.get("title") or ""
     return TaskEventView(
-        id=str(call["id"]),
-        task_id=int(call.get("task_id") or 0),
+        id=str(call.id),
+        task_id=call.task_id or 0,
         label=label,
         title=str(title),
-        executed_at=str(call.get("executed_at") or ""),
+        executed_at=iso_time(call.executed_at),
         # The turn: its conversation, the answer that made the change named in the fragment.
-        href=f"/chat/{call['conversation_id']}#answer-{call['message_id']}",
+        href=f"/chat/{call.conversation_id}#answer-{call.message_id}",
         failed=failed,
     )
