@@ -61,7 +61,8 @@ SHORT, LONG = 2, 60
 
 
 def user_with_tasks(engine: Engine, count: int) -> uuid.UUID:
-    user_id = auth.register(engine, email=f"s{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1").user_id
+    user_id = auth.register(engine, email=f"s{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1",
+                            settings=Settings()).user_id
     for index in range(count):
         tasks.add_task(engine, user_id=user_id, title=f"Task number {index} with a few more words in its title")
     return user_id

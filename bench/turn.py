@@ -294,7 +294,7 @@ async def main(quick: bool) -> None:
         counters = Counters(WireCounter(engine), WireCounter(peer_engine.sync_engine))
         port = free_port()
         settings = Settings(mcp_url=f"http://127.0.0.1:{port}/mcp")
-        users = [auth.register(engine, email=f"b{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1").user_id
+        users = [auth.register(engine, email=f"b{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1", settings=settings).user_id
                  for _ in range(16)]
         designs = [Design("chatapp", engine, settings, users),
                    PeerDesign(f"peer_limit{PEER_LIMIT}", engine, settings, users, peer_engine, PEER_LIMIT),
