@@ -42,6 +42,7 @@ from sqlalchemy import Engine, insert  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from chatapp.api.app import create_api  # noqa: E402
+from chatapp.services.parts import AppParts, open_parts  # noqa: E402
 from chatapp.config import Settings  # noqa: E402
 from chatapp.db import Conversation, Message, ToolCall, make_engine, upgrade_database  # noqa: E402
 from chatapp.db.types import utcnow  # noqa: E402
@@ -121,6 +122,7 @@ class Design:
         self.engine = engine
         self.settings = settings
         self.users = users
+        self.parts: AppParts | None = None  # the benchmark's own, opened in `main`
 
     async def actors(self, count: int) -> list[Any]:
         return self.users[:count]
@@ -132,7 +134,8 @@ class Design:
         return seed_conversation(self.engine, actor, history)
 
     async def turn(self, actor: Any, conversation: Any, message: str) -> None:
-        await turns.chat(self.engine, self.settings, user_id=actor, message=message, conversation_id=conversation)
+        assert self.parts is not None
+        await turns.chat(self.parts, user_id=actor, message=message, conversation_id=conversation)
 
 
 class PeerDesign(Design):
@@ -301,14 +304,16 @@ async def main(quick: bool) -> None:
                    PeerDesign("peer_nolimit", engine, settings, users, peer_engine, None)]
         rows: list[dict] = []
         with ThreadServer(create_api(engine, settings=settings), port):
-            for scenario in scenarios(quick):
-                for design in designs:
-                    rows.append({**await run_scenario(design, counters, scenario), "section": "turn"})
-            for message, name in ((PLAIN, "plain"), (TOOL, "mcp_tool")):
-                for design in designs:
-                    budget = 6.0 if quick else 30.0
-                    for r in await history_scaling(design, counters, message, name, 5 if quick else 40, budget):
-                        rows.append({**r, "section": "history"})
+            async with open_parts(settings, engine) as parts:
+                designs[0].parts = parts
+                for scenario in scenarios(quick):
+                    for design in designs:
+                        rows.append({**await run_scenario(design, counters, scenario), "section": "turn"})
+                for message, name in ((PLAIN, "plain"), (TOOL, "mcp_tool")):
+                    for design in designs:
+                        budget = 6.0 if quick else 30.0
+                        for r in await history_scaling(design, counters, message, name, 5 if quick else 40, budget):
+                            rows.append({**r, "section": "history"})
         await peer_engine.dispose()
         engine.dispose()
     finally:
