@@ -77,6 +77,7 @@ def create_api(engine: Engine, *, settings: Settings, run_lifespan: bool = True)
         version="1.0.0",
         lifespan=lifespan if run_lifespan else None,
     )
+    # What `serving` opens the parts with; routes read `app.state.parts`.
     api.state.engine = engine
     api.state.settings = settings
     api.state.mcp_server = mcp_server
@@ -144,10 +145,10 @@ def add_api_fallback(api: FastAPI, routers: list[APIRouter]) -> None:
         path = request.scope["path"]
         allowed = set().union(*(methods for regex, methods in known if regex.match(path)))
         if allowed:
-            response = error_response(405, "method_not_allowed", f"Method {request.method} is not allowed here.")
+            response = error_response("method_not_allowed", f"Method {request.method} is not allowed here.")
             response.headers["Allow"] = ", ".join(sorted(allowed))
             return response
-        return error_response(404, "not_found", "No such API route.")
+        return error_response("not_found", "No such API route.")
 
     for path in ("/api", "/api/{rest:path}"):
         api.add_api_route(path, unknown_api_route, methods=ALL_METHODS, include_in_schema=False)

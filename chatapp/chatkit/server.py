@@ -38,8 +38,6 @@ from chatapp.services.parts import AppParts
 from chatapp.services.turn_events import TextDelta, ToolFinished, ToolStarted, TurnDone, TurnFailed, UserMessageStored
 from chatapp.services.turn_store import KnownTurn, StartedTurn
 
-# Failures a second try cannot help with: the ChatKit client hides its retry.
-FINAL_ERRORS = {"not_found", "invalid_request", "conflict", "idempotency_mismatch", "forbidden", "invalid_auth"}
 
 
 def message_text(item: UserMessageItem) -> str:
@@ -49,7 +47,8 @@ def message_text(item: UserMessageItem) -> str:
 
 
 def stream_error(error: ServiceError) -> CustomStreamError:
-    return CustomStreamError(error.message, allow_retry=error.error_code not in FINAL_ERRORS)
+    """A failure a second try cannot help with hides the client's retry."""
+    return CustomStreamError(error.message, allow_retry=error.retryable)
 
 
 class ChatappChatKitServer(ChatKitServer[ChatKitContext]):

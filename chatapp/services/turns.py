@@ -36,7 +36,7 @@ from chatapp.services.auth import issue_tool_token
 from chatapp.services.bus import BusError, TurnBus
 from chatapp.services.database import in_thread, is_unavailable
 from chatapp.services.errors import (
-    AgentFailed, AgentTimeout, Draining, Interrupted, InvalidInput, NotFound, ServiceError, Unavailable, failure_for,
+    DRAINING_MESSAGE, AgentFailed, AgentTimeout, Draining, Interrupted, InvalidInput, NotFound, ServiceError, Unavailable, failure_for,
 )
 from chatapp.services.history import rebuild_history
 from chatapp.services.parts import AppParts
@@ -108,7 +108,7 @@ def tool_token(user_id: uuid.UUID, settings: Settings, token_version: int = 0) -
 
 def refuse_while_draining() -> None:
     if not inflight.accepting_turns():
-        raise Draining("This server is restarting. Try again in a moment.")
+        raise Draining(DRAINING_MESSAGE)
 
 
 # ---- starting a turn ---------------------------------------------------------

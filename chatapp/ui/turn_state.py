@@ -38,9 +38,6 @@ from chatapp.ui.thread_state import ThreadState
 from chatapp.ui.views import ToolCallView, message_view, pending_message, tidy_partial
 from chatapp.ui.parts import app_parts
 
-# Failures before the message was surely stored, after which sending the
-# same text again (with the same Idempotency-Key) can succeed.
-RESENDABLE = {"database_error", "internal_error"}
 SOMETHING_WENT_WRONG = "Something went wrong. Try again."
 logger = logging.getLogger(__name__)
 
@@ -307,7 +304,8 @@ class TurnState(AuthState):
             async with self:
                 if follow_id == self._follow_id:
                     self._end_live()
-                    self.show_notice(error.message, resend=error.error_code in RESENDABLE)
+                    # Sending the same text again (same Idempotency-Key) can succeed.
+                    self.show_notice(error.message, resend=error.retryable)
             return
         except Exception:
             async with self:
