@@ -44,7 +44,7 @@ def seed(database_url: str, accounts: int, conversations: int) -> list[dict]:
     """Accounts (sharing one password hash) and their conversations, in bulk."""
     engine = make_engine(database_url)
     settings = Settings(jwt_secret=JWT_SECRET, public_url=PUBLIC_URL)
-    first = auth.register(engine, email=f"load-{uuid.uuid4().hex[:8]}@bench.dev", password="Bench-pass-1").user_id
+    first = auth.register(engine, email=f"load-{uuid.uuid4().hex[:8]}@bench.dev", password="Bench-pass-1", settings=settings).user_id
     with engine.begin() as connection:
         password_hash = connection.execute(select(User.password_hash).where(User.id == first)).scalar_one()
         user_ids = [first] + [uuid.uuid4() for _ in range(accounts - 1)]

@@ -47,6 +47,7 @@ from sqlalchemy import Engine  # noqa: E402
 from chatapp.agent.assistant import TextDelta as AgentDelta, stream_assistant  # noqa: E402
 from chatapp.agent.task_tools import TurnContext  # noqa: E402
 from chatapp.api.app import create_api  # noqa: E402
+from chatapp.services.parts import AppParts, open_parts  # noqa: E402
 from chatapp.config import Settings  # noqa: E402
 from chatapp.db import make_engine, upgrade_database  # noqa: E402
 from chatapp.services import auth, tasks, turns  # noqa: E402
@@ -61,46 +62,47 @@ SHORT, LONG = 2, 60
 
 
 def user_with_tasks(engine: Engine, count: int) -> uuid.UUID:
-    user_id = auth.register(engine, email=f"s{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1").user_id
+    user_id = auth.register(engine, email=f"s{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1",
+                            settings=Settings()).user_id
     for index in range(count):
         tasks.add_task(engine, user_id=user_id, title=f"Task number {index} with a few more words in its title")
     return user_id
 
 
-async def agent_only(engine: Engine, settings: Settings, user_id: uuid.UUID) -> int:
-    context = TurnContext(tool_token=turns.tool_token(user_id, settings))
+async def agent_only(parts: AppParts, user_id: uuid.UUID) -> int:
+    context = TurnContext(tool_token=turns.tool_token(user_id, parts.settings))
     deltas = 0
-    async for event in stream_assistant(settings, context, [{"role": "user", "content": PROMPT}]):
+    async for event in stream_assistant(parts.assistant, context, [{"role": "user", "content": PROMPT}]):
         deltas += isinstance(event, AgentDelta)
     return deltas
 
 
-async def chat(engine: Engine, settings: Settings, user_id: uuid.UUID) -> int:
-    body = await turns.chat(engine, settings, user_id=user_id, message=PROMPT)
+async def chat(parts: AppParts, user_id: uuid.UUID) -> int:
+    body = await turns.chat(parts, user_id=user_id, message=PROMPT)
     return len(body["messages"][-1]["content"].split())
 
 
-async def stream(engine: Engine, settings: Settings, user_id: uuid.UUID) -> int:
-    begun = await turns.begin_turn(engine, settings, user_id=user_id, message=PROMPT)
+async def stream(parts: AppParts, user_id: uuid.UUID) -> int:
+    begun = await turns.begin_turn(parts, user_id=user_id, message=PROMPT)
     deltas = 0
-    async for event in turns.turn_events(engine, settings, begun, user_id=user_id):
+    async for event in turns.turn_events(parts, begun, user_id=user_id):
         deltas += isinstance(event, TextDelta)
     return deltas
 
 
-Run = Callable[[Engine, Settings, uuid.UUID], Awaitable[int]]
+Run = Callable[[AppParts, uuid.UUID], Awaitable[int]]
 
 
-async def cpu_per_turn(run: Run, engine: Engine, settings: Settings, user_id: uuid.UUID, turns_count: int) -> float:
-    await run(engine, settings, user_id)  # warm: agent built, MCP tools listed, pools open
+async def cpu_per_turn(run: Run, parts: AppParts, user_id: uuid.UUID, turns_count: int) -> float:
+    await run(parts, user_id)  # warm: agent built, MCP tools listed, pools open
     started = time.process_time()
     for _ in range(turns_count):
-        await run(engine, settings, user_id)
+        await run(parts, user_id)
     return (time.process_time() - started) / turns_count * 1000
 
 
-async def model_deltas(engine: Engine, settings: Settings, user_id: uuid.UUID) -> int:
-    return await agent_only(engine, settings, user_id)
+async def model_deltas(parts: AppParts, user_id: uuid.UUID) -> int:
+    return await agent_only(parts, user_id)
 
 
 async def main(turns_count: int) -> None:
@@ -120,12 +122,14 @@ async def main(turns_count: int) -> None:
         ]
         rows = []
         with ThreadServer(create_api(engine, settings=memory), port):
-            deltas = {length: await model_deltas(engine, memory, user) for length, user in users.items()}
+            async with open_parts(memory, engine) as parts:
+                deltas = {length: await model_deltas(parts, user) for length, user in users.items()}
             for name, run, settings in variants:
                 samples = {length: [] for length in users}
-                for _ in range(3):  # interleave lengths so machine noise hits both alike
-                    for length, user in users.items():
-                        samples[length].append(await cpu_per_turn(run, engine, settings, user, turns_count))
+                async with open_parts(settings, engine) as parts:
+                    for _ in range(3):  # interleave lengths so machine noise hits both alike
+                        for length, user in users.items():
+                            samples[length].append(await cpu_per_turn(run, parts, user, turns_count))
                 short, long = (statistics.median(samples[length]) for length in (SHORT, LONG))
                 rows.append({
                     "variant": name, "cpu_ms_per_turn_short": round(short, 2), "cpu_ms_per_turn_long": round(long, 2),

@@ -42,6 +42,7 @@ from sqlalchemy import Engine, insert  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from chatapp.api.app import create_api  # noqa: E402
+from chatapp.services.parts import AppParts, open_parts  # noqa: E402
 from chatapp.config import Settings  # noqa: E402
 from chatapp.db import Conversation, Message, ToolCall, make_engine, upgrade_database  # noqa: E402
 from chatapp.db.types import utcnow  # noqa: E402
@@ -122,6 +123,7 @@ class Design:
         self.engine = engine
         self.settings = settings
         self.users = users
+        self.parts: AppParts | None = None  # the benchmark's own, opened in `main`
 
     async def actors(self, count: int) -> list[Any]:
         return self.users[:count]
@@ -133,7 +135,8 @@ class Design:
         return seed_conversation(self.engine, actor, history)
 
     async def turn(self, actor: Any, conversation: Any, message: str) -> None:
-        await turns.chat(self.engine, self.settings, user_id=actor, message=message, conversation_id=conversation)
+        assert self.parts is not None
+        await turns.chat(self.parts, user_id=actor, message=message, conversation_id=conversation)
 
 
 class PeerDesign(Design):
@@ -295,21 +298,23 @@ async def main(quick: bool) -> None:
         counters = Counters(WireCounter(engine), WireCounter(peer_engine.sync_engine))
         port = free_port()
         settings = Settings(mcp_url=f"http://127.0.0.1:{port}/mcp")
-        users = [auth.register(engine, email=f"b{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1").user_id
+        users = [auth.register(engine, email=f"b{uuid.uuid4().hex[:12]}@bench.dev", password="Bench-pass-1", settings=settings).user_id
                  for _ in range(16)]
         designs = [Design("chatapp", engine, settings, users),
                    PeerDesign(f"peer_limit{PEER_LIMIT}", engine, settings, users, peer_engine, PEER_LIMIT),
                    PeerDesign("peer_nolimit", engine, settings, users, peer_engine, None)]
         rows: list[dict] = []
         with ThreadServer(create_api(engine, settings=settings), port):
-            for scenario in scenarios(quick):
-                for design in designs:
-                    rows.append({**await run_scenario(design, counters, scenario), "section": "turn"})
-            for message, name in ((PLAIN, "plain"), (TOOL, "mcp_tool")):
-                for design in designs:
-                    budget = 6.0 if quick else 30.0
-                    for r in await history_scaling(design, counters, message, name, 5 if quick else 40, budget):
-                        rows.append({**r, "section": "history"})
+            async with open_parts(settings, engine) as parts:
+                designs[0].parts = parts
+                for scenario in scenarios(quick):
+                    for design in designs:
+                        rows.append({**await run_scenario(design, counters, scenario), "section": "turn"})
+                for message, name in ((PLAIN, "plain"), (TOOL, "mcp_tool")):
+                    for design in designs:
+                        budget = 6.0 if quick else 30.0
+                        for r in await history_scaling(design, counters, message, name, 5 if quick else 40, budget):
+                            rows.append({**r, "section": "history"})
         await peer_engine.dispose()
         engine.dispose()
     finally:

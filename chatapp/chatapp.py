@@ -1,5 +1,11 @@
 """The Reflex app: the web UI's pages, with the REST API and the MCP server
-mounted on the same backend through `api_transformer`."""
+mounted on the same backend through `api_transformer`.
+
+This is where a worker's parts are wired: the settings are read and the
+engine built here, once; `serve_parts` (a lifespan task, so inside the
+worker's event loop) opens the rest (chatapp/services/parts.py), hands them
+to the API and the UI, and closes them all at shutdown.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +14,52 @@ from contextlib import asynccontextmanager
 
 import reflex as rx
 
-from chatapp.api.app import create_api, mcp_lifespan
+from chatapp.api.app import create_api, serving
 from chatapp.config import get_settings
-from chatapp.db import get_engine
+from chatapp.db import engine_from
 from chatapp.services.database import in_thread
 from chatapp.services.tokens import encoding
 from chatapp.shutdown import drain_on_signal, finish_drain
-from chatapp.ui.guards import share_guards
 from chatapp.ui.pages import STYLESHEETS, register_pages
+from chatapp.ui.parts import use_parts
 
-api = create_api(get_engine(), run_mcp_lifespan=False)
-share_guards(api.state.limiter, api.state.hashing)  # the web UI's sign-in is limited and bounded like the API's
+settings = get_settings()
+engine = engine_from(settings)
+api = create_api(engine, settings=settings, run_lifespan=False)
 
 # The Radix theme is configured in rxconfig.py (RadixThemesPlugin).
 app = rx.App(api_transformer=api, stylesheets=STYLESHEETS)
-app.register_lifespan_task(mcp_lifespan, api=api)
+
+
+@asynccontextmanager
+async def serve_parts() -> AsyncIterator[None]:
+    """The API's lifespan (its parts and the MCP server's session manager),
+    run by Reflex: a mounted app's own lifespan never runs. The web UI's
+    handlers get the same parts, so its sign-in is limited and bounded like
+    the API's."""
+    try:
+        async with serving(api) as parts:
+            use_parts(parts)
+            try:
+                yield
+            finally:
+                use_parts(None)
+    finally:
+        engine.dispose()
+
+
+app.register_lifespan_task(serve_parts)
 
 
 @asynccontextmanager
 async def drain_turns() -> AsyncIterator[None]:
     """On SIGTERM, take no new turns and let the running ones finish, up to
     SHUTDOWN_GRACE_SECONDS from the signal (see chatapp/shutdown.py).
-    Registered after `mcp_lifespan`, so it exits first: the MCP server still
-    answers the turns it waits for."""
-    grace = get_settings().shutdown_grace_seconds
-    drain_on_signal(grace)
+    Registered after `serve_parts`, so it exits first: the parts and the MCP
+    server still serve the turns it waits for."""
+    drain_on_signal(settings.shutdown_grace_seconds)
     yield
-    await finish_drain(grace)
+    await finish_drain(settings.shutdown_grace_seconds)
 
 
 app.register_lifespan_task(drain_turns)

@@ -117,11 +117,13 @@ def test_the_turns_tool_token_carries_the_version_of_the_token_that_started_it(l
     assert jwt.decode(token, options={"verify_signature": False})["ver"] == 7
 
 
-def test_a_revoked_token_is_refused_by_the_web_uis_check(client: httpx.Client, alice: Account, engine: Engine) -> None:
-    assert str(authenticate(engine, alice.token)) == alice.user_id
+def test_a_revoked_token_is_refused_by_the_web_uis_check(
+    live_api: LiveApi, client: httpx.Client, alice: Account, engine: Engine
+) -> None:
+    assert str(authenticate(engine, alice.token, live_api.settings)) == alice.user_id
     revoke(client, alice)
     with pytest.raises(InvalidAuth):
-        authenticate(engine, alice.token)
+        authenticate(engine, alice.token, live_api.settings)
 
 
 def test_revoke_is_refused_for_a_token_already_revoked(client: httpx.Client, alice: Account) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from chatapp.config import Settings
 from chatapp.db import make_engine, upgrade_database
 from chatapp.services.auth import issue_token
 from chatapp.services.tokens import encoding
@@ -58,7 +59,7 @@ def test_health_answers_503_within_1s_when_the_database_hangs(silent_database: i
 def test_chat_answers_503_database_error_within_2_5s_when_the_database_hangs(silent_database: int) -> None:
     engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent_database}/chat")
     user_id = uuid.uuid4()
-    headers = {"Authorization": f"Bearer {issue_token(user_id)}"}
+    headers = {"Authorization": f"Bearer {issue_token(user_id, Settings())}"}
     for api in serve(engine):
         with httpx.Client(base_url=api.base_url, timeout=30) as http:
             response, elapsed = timed(lambda: http.post(f"/api/{user_id}/chat", headers=headers, json={"message": "hi"}))

@@ -127,3 +127,19 @@ def test_mcp_allowed_hosts_lets_mcp_work_behind_a_real_hostname(named_host_api: 
     assert httpx.post(f"{named_host_api.base_url}/mcp", json=INITIALIZE, headers=headers).status_code == 200
     headers["Origin"] = "https://evil.example"
     assert httpx.post(f"{named_host_api.base_url}/mcp", json=INITIALIZE, headers=headers).status_code == 403
+
+
+def test_a_jwt_secret_passed_to_the_app_signs_and_verifies_a_whole_tool_turn(engine: Engine) -> None:
+    """The settings handed to `create_api` are the ones every part uses: the
+    turn signs its tool token with them and the MCP server checks it with
+    them, whatever the process's own environment says."""
+    secret = "a-secret-only-this-app-knows-" + "y" * 40
+    for api in serve(engine, jwt_secret=secret):
+        with httpx.Client(base_url=api.base_url, timeout=60) as http:
+            account = register(http)
+            response = http.post(account.chat_path(), headers=account.headers, json={"message": "Add task: Buy milk"})
+            tasks = http.get(f"/api/{account.user_id}/tasks", headers=account.headers).json()
+    assert jwt.decode(account.token, secret, algorithms=["HS256"], options={"verify_aud": False})["sub"] == account.user_id
+    call = response.json()["messages"][-1]["tool_calls"][0]
+    assert call["result"]["status"] == "created"
+    assert [task["title"] for task in tasks["tasks"]] == ["Buy milk"]

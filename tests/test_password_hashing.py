@@ -12,6 +12,8 @@ import time
 from argon2 import PasswordHasher
 from sqlalchemy import Engine
 
+from fastapi.testclient import TestClient
+
 from chatapp.api.app import create_api
 from chatapp.config import Settings
 from chatapp.services.passwords import HASH_THREAD_NICE, PasswordHashing
@@ -76,5 +78,5 @@ def test_a_wrong_password_verifies_false_without_raising() -> None:
 
 
 def test_the_api_builds_its_hashing_pool_from_password_hash_concurrency(engine: Engine) -> None:
-    api = create_api(engine, settings=Settings(password_hash_concurrency=3))
-    assert api.state.hashing.concurrency == 3
+    with TestClient(create_api(engine, settings=Settings(password_hash_concurrency=3))) as client:
+        assert client.app.state.parts.hashing.concurrency == 3  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from chatapp.api.errors import http_status
 from chatapp.config import Settings
 from chatapp.services.errors import RateLimited
 from chatapp.services.ratelimit import RateLimiter, check_turn_rate, client_ip
@@ -105,7 +106,7 @@ def test_chat_turns_are_limited_per_user() -> None:
         await check_turn_rate(limiter, bob)
         with pytest.raises(RateLimited) as limited:
             await check_turn_rate(limiter, alice)
-        assert limited.value.http_status == 429 and 1 <= limited.value.retry_after <= 60
+        assert http_status(limited.value) == 429 and 1 <= limited.value.retry_after <= 60
 
     asyncio.run(turns())
 

@@ -13,11 +13,10 @@ from agents import Agent, ItemHelpers, RunConfig, Runner
 from agents.items import MessageOutputItem, ToolCallItem, ToolCallOutputItem
 from openai.types.responses import ResponseTextDeltaEvent
 
-from chatapp.config import Settings
-from chatapp.agent.loop_local import loop_local
-from chatapp.agent.models import select_model
+from agents.models.interface import Model
+
+from chatapp.agent.task_tools import TaskTools, TurnContext
 from chatapp.agent.tool_output import parse_tool_output
-from chatapp.agent.task_tools import TurnContext, task_tools
 
 INSTRUCTIONS = """You are a friendly assistant that manages the user's todo list.
 Use the task tools for every change or question about tasks; never invent task ids.
@@ -44,23 +43,21 @@ class AgentReply:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
 
 
-async def build_agent(settings: Settings, token: str) -> Agent[TurnContext]:
-    tools = await task_tools(settings.mcp_endpoint).function_tools(token)
-    return Agent(name="Task assistant", instructions=INSTRUCTIONS, model=select_model(settings), tools=list(tools))
-
-
-async def assistant(settings: Settings, token: str) -> Agent[TurnContext]:
+class Assistant:
     """The agent is data (instructions, model, tool schemas), identical for
-    every turn with the same settings: built once per event loop. `token`
-    (the first turn's tool token) is only used to fetch the tool list."""
-    key = (
-        "assistant", settings.mcp_endpoint, settings.openai_base_url, settings.openai_api_key, settings.chat_model,
-        settings.offline_stream_delay_ms,
-    )
-    agents = loop_local("assistants", dict)
-    if key not in agents:
-        agents[key] = await build_agent(settings, token)
-    return agents[key]
+    every turn: built once per worker, on its first turn, whose tool token
+    fetches the tool list (/mcp is a protected resource, and the server is
+    this same process, so it cannot be asked before it serves)."""
+
+    def __init__(self, tools: TaskTools, model: Model) -> None:
+        self.tools, self.model = tools, model
+        self._agent: Agent[TurnContext] | None = None
+
+    async def agent(self, token: str) -> Agent[TurnContext]:
+        if self._agent is None:
+            tools = await self.tools.function_tools(token)
+            self._agent = Agent(name="Task assistant", instructions=INSTRUCTIONS, model=self.model, tools=list(tools))
+        return self._agent
 
 
 def run_config() -> RunConfig:
@@ -95,9 +92,9 @@ def collect_reply(new_items: list[Any], final_output: Any) -> AgentReply:
     return AgentReply(text=text, tool_calls=list(calls.values()))
 
 
-async def run_assistant(settings: Settings, context: TurnContext, history: list[dict[str, Any]]) -> AgentReply:
+async def run_assistant(assistant: Assistant, context: TurnContext, history: list[dict[str, Any]]) -> AgentReply:
     result = await Runner.run(
-        await assistant(settings, context.tool_token), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
+        await assistant.agent(context.tool_token), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
     )
     return collect_reply(result.new_items, result.final_output)
 
@@ -136,13 +133,13 @@ def output_call_id(item: ToolCallOutputItem) -> str | None:
 
 
 async def stream_assistant(
-    settings: Settings, context: TurnContext, history: list[dict[str, Any]]
+    assistant: Assistant, context: TurnContext, history: list[dict[str, Any]]
 ) -> AsyncIterator[AgentEvent]:
     """The run as it happens: text deltas, each tool call as it starts and as
     it finishes, and last the complete `AgentReply`. Closing the iterator
     early cancels the run."""
     result = Runner.run_streamed(
-        await assistant(settings, context.tool_token), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
+        await assistant.agent(context.tool_token), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
     )
     started: dict[str, ToolCallRecord] = {}
     try:

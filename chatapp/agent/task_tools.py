@@ -30,7 +30,6 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolRequest, CallToolRequestParams, CallToolResult, GetPromptResult, ListPromptsResult, Tool
 
-from chatapp.agent.loop_local import loop_local
 from chatapp.logs import request_id
 
 MCP_TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
@@ -45,21 +44,18 @@ class TurnContext:
 
 
 def pooled_transport() -> httpx2.AsyncHTTPTransport:
-    return loop_local(
-        "mcp-transport",
-        lambda: httpx2.AsyncHTTPTransport(limits=httpx2.Limits(max_connections=64, max_keepalive_connections=32)),
-    )
+    return httpx2.AsyncHTTPTransport(limits=httpx2.Limits(max_connections=64, max_keepalive_connections=32))
 
 
 @asynccontextmanager
-async def mcp_session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
+async def mcp_session(url: str, token: str | None, transport: httpx2.AsyncHTTPTransport) -> AsyncIterator[ClientSession]:
     """An MCP client session that speaks as `token`'s user. The server is
     stateless, so no initialize handshake is needed before a request."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     if (turn_request := request_id.get()) is not None:
         headers["X-Request-ID"] = turn_request  # the tool call logs under the id of the turn's request
     http_client = httpx2.AsyncClient(
-        transport=pooled_transport(),
+        transport=transport,
         headers=headers,
         timeout=MCP_TIMEOUT,
         trust_env=False,
@@ -79,12 +75,18 @@ def credential_from_context(context: MCPToolMetaContext) -> dict[str, Any]:
 
 class TaskTools(MCPServer):
     """The task MCP server at one endpoint, for every user: who a call acts
-    for comes with each call, from the turn's context."""
+    for comes with each call, from the turn's context. One per worker (one of
+    the app's parts): its connection pool belongs to the worker's event loop,
+    and `close` closes it at shutdown."""
 
     def __init__(self, url: str) -> None:
         super().__init__(tool_meta_resolver=credential_from_context)
         self.url = url
         self._tools: list[Tool] | None = None
+        self._transport = pooled_transport()
+
+    async def close(self) -> None:
+        await self._transport.aclose()
 
     @property
     def name(self) -> str:
@@ -102,7 +104,7 @@ class TaskTools(MCPServer):
         if self._tools is None:
             turn = getattr(run_context, "context", None)
             token = token or (turn.tool_token if isinstance(turn, TurnContext) else None)
-            async with mcp_session(self.url, token) as session:
+            async with mcp_session(self.url, token, self._transport) as session:
                 self._tools = list((await session.list_tools()).tools)
         return self._tools
 
@@ -114,7 +116,7 @@ class TaskTools(MCPServer):
         request = CallToolRequest(
             params=CallToolRequestParams(name=tool_name, arguments=arguments or {}, _meta=meta or None)
         )
-        async with mcp_session(self.url, token) as session:
+        async with mcp_session(self.url, token, self._transport) as session:
             # send_request, not call_tool: call_tool first re-lists the tools to
             # validate the result, an extra round trip on every fresh session.
             return await session.send_request(request, CallToolResult)
@@ -130,6 +132,3 @@ class TaskTools(MCPServer):
         tools = await self.list_tools(token=token)
         return [MCPUtil.to_function_tool(tool, self, convert_schemas_to_strict=False) for tool in tools]
 
-
-def task_tools(url: str) -> TaskTools:
-    return loop_local(("task-tools", url), lambda: TaskTools(url))

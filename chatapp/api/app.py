@@ -1,5 +1,12 @@
 """The FastAPI app: REST routes, the MCP task server at /mcp, one error
-mapping. Reflex mounts it with `api_transformer`; tests serve it directly."""
+mapping. Reflex mounts it with `api_transformer`; tests serve it directly.
+
+`serving` is the app's lifespan: it opens the app's parts (chatapp/services/
+parts.py) inside the running loop, puts them on `app.state.parts` for the
+routes, runs the MCP server's session manager, and closes them all at
+shutdown. Served alone the app runs it itself; Reflex runs it as a lifespan
+task (a mounted app's own lifespan never runs) and hands the parts to the UI.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chatapp.config import Settings, get_settings
+from chatapp.config import Settings
 from chatapp.api import (
     routes_accounts, routes_auth, routes_chat, routes_chatkit, routes_health, routes_metrics, routes_search,
     routes_tasks, routes_tool_calls, routes_transfer, routes_turns,
@@ -28,8 +35,7 @@ from chatapp.api.observability import RequestObserver
 from chatapp.chatkit.server import ChatappChatKitServer
 from chatapp.logs import configure_logging
 from chatapp.services.text import UUID_PATTERN
-from chatapp.services.passwords import PasswordHashing
-from chatapp.services.ratelimit import RateLimiter
+from chatapp.services.parts import AppParts, open_parts
 from chatapp.tools.server import create_task_server
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
@@ -45,10 +51,10 @@ ROUTES = (routes_auth, routes_transfer, routes_chat, routes_turns, routes_tasks,
           routes_health, routes_metrics, routes_chatkit, routes_accounts)
 
 
-def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_lifespan: bool = True) -> FastAPI:
-    """`run_mcp_lifespan=False` when a host (Reflex) runs `mcp_lifespan` itself:
-    a mounted app's own lifespan never runs."""
-    settings = settings or get_settings()
+def create_api(engine: Engine, *, settings: Settings, run_lifespan: bool = True) -> FastAPI:
+    """`run_lifespan=False` when a host (Reflex) runs `serving` itself: a
+    mounted app's own lifespan never runs. `settings` are the ones every
+    part uses: the tokens the API signs are the ones the MCP server checks."""
     mcp_server = create_task_server(engine, settings)
     # After MCPServer(), which installs a Rich handler on the root logger.
     configure_logging(settings.log_format, settings.log_level, access_log=settings.access_log)
@@ -64,14 +70,12 @@ def create_api(engine: Engine, *, settings: Settings | None = None, run_mcp_life
         title="chatapp",
         description=DESCRIPTION,
         version="1.0.0",
-        lifespan=mcp_lifespan if run_mcp_lifespan else None,
+        lifespan=served_alone if run_lifespan else None,
     )
+    # What `serving` opens the parts with; routes read `app.state.parts`.
     api.state.engine = engine
     api.state.settings = settings
     api.state.mcp_server = mcp_server
-    api.state.limiter = RateLimiter(settings)
-    api.state.hashing = PasswordHashing(settings.password_hash_concurrency)
-    api.state.chatkit = ChatappChatKitServer(engine, settings, api.state.limiter)
     install_error_handlers(api)
     api.add_middleware(DrainingMiddleware)
     api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes, import_max_bytes=settings.import_max_bytes)
@@ -136,18 +140,30 @@ def add_api_fallback(api: FastAPI, routers: list[APIRouter]) -> None:
         path = request.scope["path"]
         allowed = set().union(*(methods for regex, methods in known if regex.match(path)))
         if allowed:
-            response = error_response(405, "method_not_allowed", f"Method {request.method} is not allowed here.")
+            response = error_response("method_not_allowed", f"Method {request.method} is not allowed here.")
             response.headers["Allow"] = ", ".join(sorted(allowed))
             return response
-        return error_response(404, "not_found", "No such API route.")
+        return error_response("not_found", "No such API route.")
 
     for path in ("/api", "/api/{rest:path}"):
         api.add_api_route(path, unknown_api_route, methods=ALL_METHODS, include_in_schema=False)
 
 
 @asynccontextmanager
-async def mcp_lifespan(api: FastAPI) -> AsyncIterator[None]:
-    """The API's one lifespan: its own when served directly, a lifespan task
-    of Reflex's when mounted (a mounted app's lifespan never runs)."""
-    async with api.state.mcp_server.session_manager.run():
+async def serving(api: FastAPI) -> AsyncIterator[AppParts]:
+    """The app's parts, open for as long as the app serves, then closed: the
+    API's one lifespan, run by `served_alone` or by Reflex when mounted (a
+    mounted app's own lifespan never runs)."""
+    async with open_parts(api.state.settings, api.state.engine) as parts:
+        api.state.parts = parts
+        api.state.chatkit = ChatappChatKitServer(parts)
+        async with api.state.mcp_server.session_manager.run():
+            yield parts
+
+
+@asynccontextmanager
+async def served_alone(api: FastAPI) -> AsyncIterator[None]:
+    """`serving` as the API's own lifespan; it yields nothing, since Starlette
+    would take a yielded value for the request state."""
+    async with serving(api):
         yield

@@ -1,4 +1,6 @@
-"""What routes declare in their signatures: the engine, the signed-in user."""
+"""What routes declare in their signatures: the app's parts (or one of
+them), the signed-in user. Every part comes from `app.state.parts`, opened
+by the app's lifespan (chatapp/api/app.py, `serving`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from fastapi.security import HTTPBearer
 from sqlalchemy import Engine
 
 from chatapp.config import Settings
+from chatapp.services.parts import AppParts
+from chatapp.services.passwords import PasswordHashing
 from chatapp.services.ratelimit import RateLimiter, client_ip
 from chatapp.services.auth import Identity, bearer_token, current_identity, decode_identity
 from chatapp.services.database import in_thread
@@ -17,25 +21,39 @@ from chatapp.services.errors import Forbidden
 from chatapp.services.text import UUID_PATTERN, parse_uuid
 
 
+def get_parts(request: Request) -> AppParts:
+    return request.app.state.parts
+
+
+PartsDep = Annotated[AppParts, Depends(get_parts)]
+
+
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    return get_parts(request).engine
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return get_parts(request).settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 def get_limiter(request: Request) -> RateLimiter:
-    return request.app.state.limiter
+    return get_parts(request).limiter
 
 
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+
+
+def get_hashing(request: Request) -> PasswordHashing:
+    return get_parts(request).hashing
+
+
+HashingDep = Annotated[PasswordHashing, Depends(get_hashing)]
 
 
 # Path ids are parsed by hand (one message, one accepted spelling) but
@@ -55,7 +73,7 @@ bearer_scheme = HTTPBearer(auto_error=False, description="The access token from 
 def token_identity(request: Request, _scheme: Annotated[object, Security(bearer_scheme)] = None) -> Identity:
     """Only tokens naming the REST API as an audience: the agent's per-turn
     MCP token is refused here."""
-    return decode_identity(bearer_token(request.headers.get("authorization")), request.app.state.settings)
+    return decode_identity(bearer_token(request.headers.get("authorization")), get_app_settings(request))
 
 
 def path_caller_fast(
@@ -93,7 +111,7 @@ ChatCaller = Annotated[Identity, Depends(path_caller_fast)]
 def client_address(request: Request) -> str:
     """The client IP the per-IP limits count (X-Forwarded-For only from
     TRUSTED_PROXIES)."""
-    settings = request.app.state.settings
+    settings = get_app_settings(request)
     peer = request.client.host if request.client else None
     return client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxy_list)
 

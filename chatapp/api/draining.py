@@ -15,15 +15,12 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chatapp.api.errors import HTTP_STATUS
 from chatapp.services import inflight
+from chatapp.services.errors import DRAINING_MESSAGE, Draining
 
 RETRY_AFTER_SECONDS = 1
-REFUSAL = {
-    "status": "error",
-    "error_code": "unavailable",
-    "error": "This server is restarting. Try again in a moment.",
-    "conversation_id": None,
-}
+REFUSAL = Draining(DRAINING_MESSAGE).body()
 
 
 def starts_a_turn(scope: Scope) -> bool:
@@ -60,7 +57,7 @@ async def refuse(send: Send) -> None:
     body = json.dumps(REFUSAL).encode()
     await send({
         "type": "http.response.start",
-        "status": 503,
+        "status": HTTP_STATUS[Draining.error_code],
         "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -1,37 +1,42 @@
 """The one place errors become HTTP responses, always in the documented
-shape `{"status": "error", "error_code", "error", "conversation_id"}`."""
+shape `{"status": "error", "error_code", "error", "conversation_id"}`
+(built by `chatapp.services.errors.error_body`, as a stream's error event
+is). The HTTP status of each error code is decided here and nowhere else."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from chatapp.services.errors import InvalidAuth, RateLimited, ServiceError
+from chatapp.services.errors import InvalidAuth, RateLimited, ServiceError, error_body
 
 logger = logging.getLogger("chatapp.api")
-HTTP_CODES = {
-    401: "invalid_auth", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
-    413: "payload_too_large", 429: "rate_limited",
+HTTP_STATUS = {
+    "invalid_request": 400, "invalid_auth": 401, "forbidden": 403, "not_found": 404, "method_not_allowed": 405,
+    "conflict": 409, "payload_too_large": 413, "idempotency_mismatch": 422, "rate_limited": 429,
+    "internal_error": 500, "agent_error": 500, "timeout": 500,
+    "database_error": 503, "unavailable": 503, "interrupted": 503,
 }
+# The framework's own refusals (a route not found, a body too large) are
+# answered by status; any other 4xx is invalid_request, 5xx internal_error.
+FRAMEWORK_CODES = ("invalid_auth", "forbidden", "not_found", "method_not_allowed", "conflict", "payload_too_large",
+                   "rate_limited")
+HTTP_CODES = {HTTP_STATUS[code]: code for code in FRAMEWORK_CODES}
 # RFC 6750: a 401 names the scheme the client should use.
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="chatapp"'}
 
 
-def error_response(status: int, error_code: str, message: str, conversation_id: uuid.UUID | None = None) -> JSONResponse:
-    return JSONResponse(
-        status_code=status,
-        content={
-            "status": "error",
-            "error_code": error_code,
-            "error": message,
-            "conversation_id": str(conversation_id) if conversation_id else None,
-        },
-    )
+def http_status(error: ServiceError) -> int:
+    return HTTP_STATUS.get(error.error_code, 500)
+
+
+def error_response(error_code: str, message: str, *, status: int | None = None) -> JSONResponse:
+    """`status` only for a framework refusal whose status has no code of its own."""
+    return JSONResponse(status_code=status or HTTP_STATUS[error_code], content=error_body(error_code, message))
 
 
 def describe_validation(error: RequestValidationError) -> str:
@@ -55,9 +60,10 @@ def describe_validation(error: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, error: ServiceError) -> JSONResponse:
-        if error.http_status >= 500:
+        status = http_status(error)
+        if status >= 500:
             logger.warning("%s: %s", error.error_code, error.message, exc_info=error.__cause__)
-        response = error_response(error.http_status, error.error_code, error.message, error.conversation_id)
+        response = JSONResponse(status_code=status, content=error.body())
         if isinstance(error, InvalidAuth):
             response.headers.update(WWW_AUTHENTICATE)
         if isinstance(error, RateLimited):
@@ -67,12 +73,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
         # FastAPI would answer 422; the contract is 400 invalid_request.
-        return error_response(400, "invalid_request", describe_validation(error))
+        return error_response("invalid_request", describe_validation(error))
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
         code = HTTP_CODES.get(error.status_code, "invalid_request" if error.status_code < 500 else "internal_error")
-        response = error_response(error.status_code, code, str(error.detail))
+        response = error_response(code, str(error.detail), status=error.status_code)
         if error.headers:
             response.headers.update(error.headers)
         if error.status_code == 401:

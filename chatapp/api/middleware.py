@@ -23,6 +23,9 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chatapp.api.errors import HTTP_STATUS
+from chatapp.services.errors import error_body
+
 logger = logging.getLogger("chatapp.api")
 
 CAPPED_PREFIXES = ("/api/", "/mcp")
@@ -47,8 +50,8 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=f"Request body is larger than {limit} bytes.")
 
 
-def error_body(status: int, code: str, message: str) -> bytes:
-    return json.dumps({"status": "error", "error_code": code, "error": message, "conversation_id": None}).encode()
+def error_bytes(code: str, message: str) -> bytes:
+    return json.dumps(error_body(code, message)).encode()
 
 
 def security_headers(path: str) -> list[tuple[bytes, bytes]]:
@@ -128,15 +131,16 @@ class ApiShield:
             await self.app(scope, receive, send_with_headers)
         except BodyTooLarge as error:
             if not started:
-                await self.answer(send_with_headers, 413, "payload_too_large", error.detail)
+                await self.answer(send_with_headers, "payload_too_large", error.detail)
         except Exception:
             logger.exception("unhandled error on %s %s", scope.get("method"), path)
             if not started:
-                await self.answer(send_with_headers, 500, "internal_error", "Something went wrong on our side.")
+                await self.answer(send_with_headers, "internal_error", "Something went wrong on our side.")
 
     @staticmethod
-    async def answer(send: Send, status: int, code: str, message: str) -> None:
-        body = error_body(status, code, message)
+    async def answer(send: Send, code: str, message: str) -> None:
+        body = error_bytes(code, message)
+        status = HTTP_STATUS[code]
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if status == 413:
             headers.append((b"connection", b"close"))

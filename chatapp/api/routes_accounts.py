@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
-from chatapp.api.deps import ClientIp, CurrentCaller, CurrentUser, EngineDep, LimiterDep, SettingsDep
+from chatapp.api.deps import ClientIp, CurrentCaller, CurrentUser, EngineDep, PartsDep
 from chatapp.api.routes_auth import session_out
 from chatapp.api.schemas import AccountDeletion, ErrorResponse, PasswordChange, SessionOut
 from chatapp.services import account_export, accounts
@@ -30,30 +30,28 @@ async def revoke_sessions(caller: CurrentCaller, engine: EngineDep) -> Response:
 
 @router.post("/password", response_model=SessionOut, responses=ERRORS)
 async def change_password(
-    body: PasswordChange, caller: CurrentCaller, request: Request, engine: EngineDep, settings: SettingsDep,
-    limiter: LimiterDep, ip: ClientIp,
+    body: PasswordChange, caller: CurrentCaller, parts: PartsDep, ip: ClientIp,
 ) -> SessionOut:
     """Change the password: the current one must match (403 if not; rate
     limited like sign-in), the new one follows the sign-up rules. Every other
     token is revoked; the answer carries a fresh one."""
     session = await accounts.change_password(
-        engine, request.app.state.hashing, limiter, caller, current_password=body.current_password,
-        new_password=body.new_password, client_ip=ip, settings=settings,
+        parts.engine, parts.hashing, parts.limiter, caller, current_password=body.current_password,
+        new_password=body.new_password, client_ip=ip, settings=parts.settings,
     )
     return session_out(session)
 
 
 @router.delete("", status_code=204, responses={**ERRORS, 204: {"description": "The account and all its data are gone"}})
 async def delete_account(
-    body: AccountDeletion, caller: CurrentCaller, request: Request, engine: EngineDep, settings: SettingsDep,
-    limiter: LimiterDep, ip: ClientIp,
+    body: AccountDeletion, caller: CurrentCaller, parts: PartsDep, ip: ClientIp,
 ) -> Response:
     """Delete the account with everything it owns (conversations, messages,
     tool calls, tasks, idempotency keys), in one transaction, once the
     password matches (403 if not; rate limited like sign-in). Turns in
     progress end as failed; every token stops working at once."""
     await accounts.delete_account(
-        engine, request.app.state.hashing, limiter, caller, password=body.password, client_ip=ip, settings=settings,
+        parts.engine, parts.hashing, parts.limiter, caller, password=body.password, client_ip=ip, bus=parts.bus,
     )
     return Response(status_code=204)
 

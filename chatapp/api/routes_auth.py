@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from chatapp.api.deps import EngineDep
+from chatapp.api.deps import PartsDep, get_parts
 from chatapp.api.schemas import Credentials, ErrorResponse, Registration, SessionOut
 from chatapp.services import auth
 from chatapp.services.ratelimit import RateLimiter, client_ip
@@ -23,8 +23,9 @@ def email_key(email: str) -> str:
 
 
 async def limit(request: Request, action: str, email: str) -> None:
-    limiter: RateLimiter = request.app.state.limiter
-    settings = request.app.state.settings
+    parts = get_parts(request)
+    limiter: RateLimiter = parts.limiter
+    settings = parts.settings
     peer = request.client.host if request.client else None
     ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxy_list)
     await limiter.hit(f"{action}_ip", ip)
@@ -32,18 +33,18 @@ async def limit(request: Request, action: str, email: str) -> None:
 
 
 @router.post("/register", status_code=201, response_model=SessionOut, responses=ERRORS)
-async def register(body: Registration, request: Request, engine: EngineDep) -> SessionOut:
+async def register(body: Registration, request: Request, parts: PartsDep) -> SessionOut:
     """Create an account; answers with a bearer token, ready to chat."""
     await limit(request, "register", body.email)
-    session = await auth.register_bounded(engine, request.app.state.hashing, email=body.email, password=body.password,
-                                         settings=request.app.state.settings)
+    session = await auth.register_bounded(parts.engine, parts.hashing, email=body.email, password=body.password,
+                                         settings=parts.settings)
     return session_out(session)
 
 
 @router.post("/login", response_model=SessionOut, responses=ERRORS)
-async def login(body: Credentials, request: Request, engine: EngineDep) -> SessionOut:
+async def login(body: Credentials, request: Request, parts: PartsDep) -> SessionOut:
     """Exchange email and password for a bearer token."""
     await limit(request, "login", body.email)
-    session = await auth.login_bounded(engine, request.app.state.hashing, email=body.email, password=body.password,
-                                         settings=request.app.state.settings)
+    session = await auth.login_bounded(parts.engine, parts.hashing, email=body.email, password=body.password,
+                                         settings=parts.settings)
     return session_out(session)

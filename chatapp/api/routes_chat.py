@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
-from chatapp.api.deps import UUID_PATH, ChatCaller, CurrentUser, EngineDep, LimiterDep, SettingsDep
+from chatapp.api.deps import UUID_PATH, ChatCaller, CurrentUser, EngineDep, PartsDep, SettingsDep
 from chatapp.api.schemas import (
     ChatRequest, ChatResponse, ConversationDetail, ConversationList, ConversationOut, ErrorResponse, RenameRequest,
 )
@@ -42,15 +42,15 @@ ConversationId = Annotated[str, Path(json_schema_extra=UUID_PATH)]
 
 @router.post("/chat", response_model=ChatResponse, responses=ERRORS)
 async def chat(
-    body: ChatRequest, caller: ChatCaller, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
+    body: ChatRequest, caller: ChatCaller, parts: PartsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Send a message; the assistant answers (calling task tools as needed).
     Omit `conversation_id` to start a new conversation. A failed turn answers
     in the error shape; its user message and failed answer stay stored."""
     return await turns.chat(
-        engine, settings, user_id=caller.user_id, message=body.message, conversation_id=body.conversation_id,
-        idempotency_key=idempotency_key, limiter=limiter, token_version=caller.token_version,
+        parts, user_id=caller.user_id, message=body.message, conversation_id=body.conversation_id,
+        idempotency_key=idempotency_key, limiter=parts.limiter, token_version=caller.token_version,
     )
 
 
@@ -79,7 +79,7 @@ STREAM_DOC = {
 
 @router.post("/chat/stream", responses=STREAM_DOC, response_class=StreamingResponse)
 async def chat_stream(
-    body: ChatRequest, caller: ChatCaller, engine: EngineDep, settings: SettingsDep, limiter: LimiterDep,
+    body: ChatRequest, caller: ChatCaller, parts: PartsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> StreamingResponse:
     """The same turn as `/chat`, answered as it happens. Bad input and auth
@@ -87,10 +87,10 @@ async def chat_stream(
     Idempotency-Key attaches to the same turn: live if it is running, its
     `done`/`error` event if it has finished."""
     begun = await turns.begin_turn(
-        engine, settings, user_id=caller.user_id, message=body.message, conversation_id=body.conversation_id,
-        idempotency_key=idempotency_key, limiter=limiter, token_version=caller.token_version,
+        parts, user_id=caller.user_id, message=body.message, conversation_id=body.conversation_id,
+        idempotency_key=idempotency_key, limiter=parts.limiter, token_version=caller.token_version,
     )
-    return event_stream(turns.turn_events(engine, settings, begun, user_id=caller.user_id))
+    return event_stream(turns.turn_events(parts, begun, user_id=caller.user_id))
 
 
 @router.get("/conversations", response_model=ConversationList, responses=ERRORS)

@@ -24,13 +24,13 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
 from chatapp.api.chatkit_schemas import ChatKitRequest
-from chatapp.api.deps import EngineDep, SettingsDep, TokenCaller
+from chatapp.api.deps import PartsDep, TokenCaller
 from chatapp.api.routes_chat import ERRORS, IdempotencyKey
-from chatapp.config import Settings
 from chatapp.chatkit.server import ChatappChatKitServer, stop_on_disconnect
 from chatapp.chatkit.store import ChatKitContext, read_last_turn, read_thread
 from chatapp.services import turns
 from chatapp.services.database import in_thread
+from chatapp.services.parts import AppParts
 from chatapp.services.errors import Conflict, InvalidInput, ServiceError
 
 logger = logging.getLogger("chatapp.chatkit")
@@ -80,7 +80,7 @@ def error_frame(message: str) -> bytes:
 
 
 async def guarded(
-    result: StreamingResult, context: ChatKitContext, engine: Engine, settings: Settings,
+    result: StreamingResult, context: ChatKitContext, parts: AppParts,
 ) -> AsyncIterator[bytes]:
     """The SDK's stream, ended by an error event rather than a broken
     response if something fails after it started; and a client that leaves
@@ -99,12 +99,12 @@ async def guarded(
         yield error_frame("An error occurred when generating a response.")
     finally:
         if not finished:
-            stop_on_disconnect(engine, settings, context)
+            stop_on_disconnect(parts, context)
 
 
 @router.post("/chatkit", responses=RESPONSES, response_model=None)
 async def chatkit(
-    request: Request, _body: ChatKitRequest, caller: TokenCaller, engine: EngineDep, settings: SettingsDep,
+    request: Request, _body: ChatKitRequest, caller: TokenCaller, parts: PartsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """The ChatKit protocol: one JSON request with a `type`, answered with
@@ -116,12 +116,12 @@ async def chatkit(
     parsed = parse(body)
     context = ChatKitContext(user_id=caller.user_id, token_version=caller.token_version,
                              idempotency_key=idempotency_key)
-    await admit(parsed, context, engine)
+    await admit(parsed, context, parts.engine)
     server: ChatappChatKitServer = request.app.state.chatkit
     result = await server.process_request(parsed, context)
     if isinstance(result, StreamingResult):
         return StreamingResponse(
-            guarded(result, context, engine, settings), media_type="text/event-stream",
+            guarded(result, context, parts), media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     return Response(result.json, media_type="application/json")

@@ -46,6 +46,6 @@ async def prometheus_metrics(request: Request, settings: SettingsDep) -> Respons
     """Turns by outcome, turn and first-event latency, turns in flight, tool
     calls, streamed tokens and errors, summed over every worker."""
     if not may_scrape(request, settings):
-        return error_response(404, "not_found", "No such route.")
+        return error_response("not_found", "No such route.")
     body, content_type = await in_thread(metrics.exposition)
     return Response(body, media_type=content_type)

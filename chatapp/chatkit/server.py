@@ -25,23 +25,19 @@ from chatkit.types import (
     AssistantMessageContentPartTextDelta, TaskItem, ThreadItem, ThreadItemAddedEvent, ThreadItemDoneEvent,
     ThreadItemUpdatedEvent, ThreadMetadata, ThreadStreamEvent, UserMessageItem, is_streaming_req,
 )
-from sqlalchemy import Engine
 
 from chatapp.chatkit.store import (
     ChatappStore, ChatKitContext, LastTurn, assistant_item, read_last_turn, tool_item_id, tool_task,
 )
-from chatapp.config import Settings
 from chatapp.db.types import utcnow
 from chatapp.services import inflight, turns
 from chatapp.services.conversations import title_from_message
 from chatapp.services.database import in_thread
 from chatapp.services.errors import ServiceError
-from chatapp.services.ratelimit import RateLimiter
+from chatapp.services.parts import AppParts
 from chatapp.services.turn_events import TextDelta, ToolFinished, ToolStarted, TurnDone, TurnFailed, UserMessageStored
 from chatapp.services.turn_store import KnownTurn, StartedTurn
 
-# Failures a second try cannot help with: the ChatKit client hides its retry.
-FINAL_ERRORS = {"not_found", "invalid_request", "conflict", "idempotency_mismatch", "forbidden", "invalid_auth"}
 
 
 def message_text(item: UserMessageItem) -> str:
@@ -51,13 +47,14 @@ def message_text(item: UserMessageItem) -> str:
 
 
 def stream_error(error: ServiceError) -> CustomStreamError:
-    return CustomStreamError(error.message, allow_retry=error.error_code not in FINAL_ERRORS)
+    """A failure a second try cannot help with hides the client's retry."""
+    return CustomStreamError(error.message, allow_retry=error.retryable)
 
 
 class ChatappChatKitServer(ChatKitServer[ChatKitContext]):
-    def __init__(self, engine: Engine, settings: Settings, limiter: RateLimiter | None) -> None:
-        super().__init__(ChatappStore(engine, turn_timeout_seconds=settings.turn_timeout_seconds))
-        self.engine, self.settings, self.limiter = engine, settings, limiter
+    def __init__(self, parts: AppParts) -> None:
+        super().__init__(ChatappStore(parts.engine, turn_timeout_seconds=parts.settings.turn_timeout_seconds))
+        self.parts, self.engine = parts, parts.engine
 
     async def process_request(self, request: ChatKitReq, context: ChatKitContext) -> StreamingResult | NonStreamingResult:
         """`process` for a request already parsed. The SDK's `process` (1.6.5)
@@ -92,16 +89,16 @@ class ChatappChatKitServer(ChatKitServer[ChatKitContext]):
         if message is not None and message.id in context.new_message_ids:
             is_new = thread.id in context.new_thread_ids
             return await turns.begin_turn(
-                self.engine, self.settings, user_id=context.user_id, message=message_text(message),
+                self.parts, user_id=context.user_id, message=message_text(message),
                 conversation_id=None if is_new else uuid.UUID(thread.id),
                 new_conversation_id=uuid.UUID(thread.id) if is_new else None, user_message_id=uuid.UUID(message.id),
-                idempotency_key=context.idempotency_key, limiter=self.limiter, token_version=context.token_version,
+                idempotency_key=context.idempotency_key, limiter=self.parts.limiter, token_version=context.token_version,
             )
         last = await self.last_turn(thread.id, context)
         return await turns.begin_answer(
-            self.engine, self.settings, user_id=context.user_id, conversation_id=uuid.UUID(thread.id),
+            self.parts, user_id=context.user_id, conversation_id=uuid.UUID(thread.id),
             regenerate=last.answer_status not in (None, "failed"), idempotency_key=context.idempotency_key,
-            limiter=self.limiter, token_version=context.token_version,
+            limiter=self.parts.limiter, token_version=context.token_version,
         )
 
     async def last_turn(self, thread_id: str, context: ChatKitContext) -> LastTurn:
@@ -114,7 +111,7 @@ class ChatappChatKitServer(ChatKitServer[ChatKitContext]):
         text: list[str] = []
         text_started = False
         positions: dict[str, int] = {}
-        async for event in turns.turn_events(self.engine, self.settings, begun, user_id=context.user_id):
+        async for event in turns.turn_events(self.parts, begun, user_id=context.user_id):
             if isinstance(event, UserMessageStored):
                 continue  # the SDK has shown the user message already, under the id it is stored with
             if isinstance(event, ToolStarted):
@@ -167,7 +164,7 @@ class ChatappChatKitServer(ChatKitServer[ChatKitContext]):
         stores them, as `stopped` (see `stop_on_disconnect`)."""
 
 
-def stop_on_disconnect(engine: Engine, settings: Settings, context: ChatKitContext) -> None:
+def stop_on_disconnect(parts: AppParts, context: ChatKitContext) -> None:
     """The client went away mid-stream: ask the turn to stop, from a task of
     its own (the request's task is being cancelled and can await nothing).
     The stop reaches the turn on whichever worker runs it."""
@@ -176,7 +173,7 @@ def stop_on_disconnect(engine: Engine, settings: Settings, context: ChatKitConte
 
     async def stop() -> None:
         try:
-            await turns.stop(engine, settings, user_id=context.user_id, conversation_id=context.conversation_id)
+            await turns.stop(parts, user_id=context.user_id, conversation_id=context.conversation_id)
         except ServiceError:
             pass  # deleted meanwhile, or Redis down: the turn finishes and is stored as complete
 

@@ -2,7 +2,7 @@
 
 from chatapp.db.conversations import Conversation, Message, ToolCall
 from chatapp.db.idempotency import IdempotencyKey
-from chatapp.db.engine import engine_for, get_engine, make_engine, upgrade_database
+from chatapp.db.engine import engine_from, make_engine, upgrade_database
 from chatapp.db.tasks import Task
 from chatapp.db.users import User
 
@@ -13,8 +13,7 @@ __all__ = [
     "Task",
     "ToolCall",
     "User",
-    "engine_for",
-    "get_engine",
+    "engine_from",
     "make_engine",
     "upgrade_database",
 ]

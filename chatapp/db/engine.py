@@ -1,13 +1,13 @@
 """Engines and the migration entry point.
 
-One engine per database URL per process: a connection pool is process
-plumbing, not conversation state.
+One engine per process, built from the app's settings by the entry point
+(chatapp/chatapp.py) and handed to everything through the app's parts: a
+connection pool is process plumbing, not conversation state.
 """
 
 from __future__ import annotations
 
 import select
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,16 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection, QueuePool
 
-from chatapp.config import PROJECT_ROOT, get_settings
+from chatapp.config import PROJECT_ROOT, Settings
 
 
-def make_engine(url: str, *, pool_size: int | None = None, connect_timeout: int | None = None) -> Engine:
-    settings = get_settings()
-    pool_size = pool_size or settings.db_pool_size
-    connect_timeout = connect_timeout or settings.db_connect_timeout_seconds
+DEFAULTS = Settings.model_fields
+
+
+def make_engine(
+    url: str, *, pool_size: int = DEFAULTS["db_pool_size"].default,
+    connect_timeout: int = DEFAULTS["db_connect_timeout_seconds"].default,
+) -> Engine:
     if url.startswith("sqlite"):
         ensure_sqlite_directory(url)
         engine = create_engine(
@@ -108,13 +111,10 @@ def _drop_closed(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Po
         raise DisconnectionError("connection closed by the server")
 
 
-@lru_cache
-def engine_for(url: str) -> Engine:
-    return make_engine(url)
-
-
-def get_engine() -> Engine:
-    return engine_for(get_settings().sqlalchemy_url)
+def engine_from(settings: Settings) -> Engine:
+    """The engine these settings describe: their URL, pool size and connect timeout."""
+    return make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size,
+                       connect_timeout=settings.db_connect_timeout_seconds)
 
 
 def upgrade_database(url: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, delete, select, update
 from chatapp.config import Settings
 from chatapp.db import Conversation, IdempotencyKey, Message, Task, ToolCall, User
 from chatapp.services.auth import Identity, Session, check_identity, check_password_strength, issue_token, refuse_stale
-from chatapp.services.bus import BusError, turn_bus
+from chatapp.services.bus import BusError, TurnBus
 from chatapp.services.database import in_thread, transaction
 from chatapp.services.errors import Forbidden, InvalidAuth
 from chatapp.services.passwords import PasswordHashing
@@ -124,7 +124,7 @@ def erase_user(engine: Engine, identity: Identity) -> list[uuid.UUID]:
 
 async def delete_account(
     engine: Engine, hashing: PasswordHashing, limiter: RateLimiter | None, identity: Identity, *,
-    password: str, client_ip: str, settings: Settings,
+    password: str, client_ip: str, bus: TurnBus,
 ) -> None:
     """Erase the account once its password is confirmed. Turns still
     running for it are asked to stop, wherever they run; their answers are
@@ -132,7 +132,6 @@ async def delete_account(
     no longer exists, are refused by the MCP server at once)."""
     await verify_current_password(engine, hashing, limiter, identity, password, client_ip=client_ip)
     running = await in_thread(erase_user, engine, identity)
-    bus = turn_bus(settings)
     for answer_id in running:
         try:
             await bus.request_stop(answer_id)

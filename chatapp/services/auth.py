@@ -26,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from chatapp.config import Settings, get_settings
+from chatapp.config import Settings
 from chatapp.db import User
 from chatapp.db.types import utcnow
 from chatapp.services.database import in_thread, transaction
@@ -91,10 +91,11 @@ def mcp_audience(settings: Settings) -> str:
     return f"{settings.base_url}/mcp"
 
 
-def issue_token(user_id: uuid.UUID, settings: Settings | None = None, *, token_version: int = 0) -> str:
+def issue_token(user_id: uuid.UUID, settings: Settings, *, token_version: int = 0) -> str:
     """A user's access token: good for the REST API and for the MCP server
-    (both audiences), so the same token works in an external MCP client."""
-    settings = settings or get_settings()
+    (both audiences), so the same token works in an external MCP client.
+    Every token function takes the app's settings, never a global: the
+    secret that signs is the secret that verifies."""
     now = utcnow()
     claims = {
         "sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=settings.jwt_ttl_minutes),
@@ -116,10 +117,9 @@ def issue_tool_token(user_id: uuid.UUID, settings: Settings, ttl_seconds: float,
     return jwt.encode(claims, settings.jwt_signing_key, algorithm=JWT_ALGORITHM)
 
 
-def decode_claims(token: str | None, settings: Settings | None = None, *, audience: str | None = None) -> dict:
+def decode_claims(token: str | None, settings: Settings, *, audience: str | None = None) -> dict:
     """Verified claims: signature (HS256 only), expiry, issuer, and that the
     token names `audience` (default: the REST API)."""
-    settings = settings or get_settings()
     if not token:
         raise InvalidAuth("Missing bearer token.")
     try:
@@ -144,7 +144,7 @@ def decode_claims(token: str | None, settings: Settings | None = None, *, audien
         raise InvalidAuth("Invalid token.") from error
 
 
-def decode_token(token: str | None, settings: Settings | None = None, *, audience: str | None = None) -> uuid.UUID:
+def decode_token(token: str | None, settings: Settings, *, audience: str | None = None) -> uuid.UUID:
     """The user id a token speaks for, without touching the database (nor
     checking revocation: see `decode_identity` and `current_identity`)."""
     return uuid.UUID(str(decode_claims(token, settings, audience=audience)["sub"]))
@@ -154,7 +154,7 @@ def identity_of(claims: dict) -> Identity:
     return Identity(uuid.UUID(str(claims["sub"])), int(claims.get("ver", 0)))
 
 
-def decode_identity(token: str | None, settings: Settings | None = None, *, audience: str | None = None) -> Identity:
+def decode_identity(token: str | None, settings: Settings, *, audience: str | None = None) -> Identity:
     """Signature, expiry, issuer and audience; revocation is the database's
     to say (`current_identity`, or the chat turn's first statement)."""
     return identity_of(decode_claims(token, settings, audience=audience))
@@ -197,17 +197,17 @@ def current_identity(engine: Engine, identity: Identity) -> Identity:
     return identity
 
 
-def authenticate_identity(engine: Engine, token: str | None, settings: Settings | None = None) -> Identity:
+def authenticate_identity(engine: Engine, token: str | None, settings: Settings) -> Identity:
     """Token → identity, rejecting revoked tokens and deleted users."""
     return current_identity(engine, decode_identity(token, settings))
 
 
-def authenticate(engine: Engine, token: str | None) -> uuid.UUID:
+def authenticate(engine: Engine, token: str | None, settings: Settings) -> uuid.UUID:
     """Token → user id, rejecting revoked tokens and deleted users."""
-    return authenticate_identity(engine, token).user_id
+    return authenticate_identity(engine, token, settings).user_id
 
 
-def create_user(engine: Engine, email: str, password_hash: str, settings: Settings | None = None) -> Session:
+def create_user(engine: Engine, email: str, password_hash: str, settings: Settings) -> Session:
     user_id = uuid.uuid4()
     try:
         with transaction(engine) as connection:
@@ -222,10 +222,10 @@ def create_user(engine: Engine, email: str, password_hash: str, settings: Settin
     return Session(user_id=user_id, email=email, access_token=issue_token(user_id, settings))
 
 
-def register(engine: Engine, *, email: str, password: str) -> Session:
+def register(engine: Engine, *, email: str, password: str, settings: Settings) -> Session:
     email = normalize_email(email)
     check_password_strength(password)
-    return create_user(engine, email, _hasher.hash(password))
+    return create_user(engine, email, _hasher.hash(password), settings)
 
 
 def prepare_login(email: str, password: str) -> str:
@@ -248,7 +248,7 @@ def find_login(engine: Engine, email: str) -> Any:
         ).first()
 
 
-def login(engine: Engine, *, email: str, password: str) -> Session:
+def login(engine: Engine, *, email: str, password: str, settings: Settings) -> Session:
     email = prepare_login(email, password)
     row = find_login(engine, email)
     try:
@@ -257,11 +257,11 @@ def login(engine: Engine, *, email: str, password: str) -> Session:
         raise InvalidAuth(LOGIN_FAILED) from None
     if row is None:
         raise InvalidAuth(LOGIN_FAILED)
-    return Session(user_id=row.id, email=email, access_token=issue_token(row.id, token_version=row.token_version))
+    return Session(user_id=row.id, email=email, access_token=issue_token(row.id, settings, token_version=row.token_version))
 
 
 async def login_bounded(
-    engine: Engine, hashing: PasswordHashing, *, email: str, password: str, settings: Settings | None = None
+    engine: Engine, hashing: PasswordHashing, *, email: str, password: str, settings: Settings
 ) -> Session:
     """`login` for the API: the lookup on a database thread, the hash on the
     bounded hashing pool."""
@@ -275,7 +275,7 @@ async def login_bounded(
 
 
 async def register_bounded(
-    engine: Engine, hashing: PasswordHashing, *, email: str, password: str, settings: Settings | None = None
+    engine: Engine, hashing: PasswordHashing, *, email: str, password: str, settings: Settings
 ) -> Session:
     email = normalize_email(email)
     check_password_strength(password)

@@ -22,7 +22,6 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from chatapp.agent.loop_local import loop_local
 from chatapp.config import Settings
 from chatapp.services.turn_events import FINAL, TurnEvent, decode, encode
 
@@ -51,6 +50,8 @@ class TurnBus(Protocol):
         """Drop an earlier run's events and stop request: a retried or
         regenerated answer runs again under the same id."""
         ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -106,6 +107,9 @@ class MemoryTurnBus:
     async def forget(self, turn_id: uuid.UUID) -> None:
         self._channels.pop(turn_id, None)
         self._stops.pop(turn_id, None)
+
+    async def close(self) -> None:
+        """Nothing held but memory."""
 
 
 class RedisTurnBus:
@@ -170,9 +174,9 @@ class RedisTurnBus:
         await self._redis.aclose()
 
 
-def turn_bus(settings: Settings) -> TurnBus:
-    """One bus per event loop: a Redis connection pool belongs to the loop
-    that opened it (Reflex and the tests run several)."""
+def open_turn_bus(settings: Settings) -> TurnBus:
+    """Built once per worker, inside its event loop (a Redis connection pool
+    belongs to the loop that opened it): see chatapp/services/parts.py."""
     if settings.redis_url:
-        return loop_local(("turn-bus", settings.redis_url), lambda: RedisTurnBus(settings.redis_url or ""))
-    return loop_local(("turn-bus", None), MemoryTurnBus)
+        return RedisTurnBus(settings.redis_url)
+    return MemoryTurnBus()

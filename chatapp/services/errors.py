@@ -1,47 +1,66 @@
-"""One exception hierarchy for the service layer.
+"""One exception hierarchy for the service layer: the one error contract.
 
-Each error carries its API `error_code` and HTTP status, so the API maps
-them in one place and the web UI shows the same message.
+An error carries what every surface reports: its code, its message, the
+conversation it concerns, and whether trying again can help. How a surface
+shows it is that surface's own business: the API maps codes to HTTP statuses
+(chatapp/api/errors.py), ChatKit offers a retry or not, the web UI shows the
+message with a Resend button or without.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
+
+
+def error_body(error_code: str, message: str, conversation_id: object = None) -> dict[str, Any]:
+    """The documented error shape, for a JSON answer and a stream's `error`
+    event alike: `{"status": "error", "error_code", "error", "conversation_id"}`."""
+    return {
+        "status": "error",
+        "error_code": error_code,
+        "error": message,
+        "conversation_id": str(conversation_id) if conversation_id else None,
+    }
 
 
 class ServiceError(Exception):
     error_code = "internal_error"
-    http_status = 500
+    # Whether the same request again may succeed (a later try, another worker).
+    retryable = True
 
     def __init__(self, message: str, *, conversation_id: uuid.UUID | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.conversation_id = conversation_id
 
+    def body(self) -> dict[str, Any]:
+        return error_body(self.error_code, self.message, self.conversation_id)
+
 
 class InvalidInput(ServiceError):
     error_code = "invalid_request"
-    http_status = 400
+    retryable = False
 
 
 class InvalidAuth(ServiceError):
     error_code = "invalid_auth"
-    http_status = 401
+    retryable = False
 
 
 class Forbidden(ServiceError):
     error_code = "forbidden"
-    http_status = 403
+    retryable = False
 
 
 class NotFound(ServiceError):
     error_code = "not_found"
-    http_status = 404
+    retryable = False
 
 
 class Conflict(ServiceError):
     error_code = "conflict"
-    http_status = 409
+    retryable = False
 
 
 class RateLimited(ServiceError):
@@ -49,7 +68,6 @@ class RateLimited(ServiceError):
     lets the next one through (the HTTP `Retry-After`)."""
 
     error_code = "rate_limited"
-    http_status = 429
 
     def __init__(self, message: str, *, retry_after: int, conversation_id: uuid.UUID | None = None) -> None:
         super().__init__(message, conversation_id=conversation_id)
@@ -58,24 +76,23 @@ class RateLimited(ServiceError):
 
 class AgentFailed(ServiceError):
     error_code = "agent_error"
-    http_status = 500
 
 
 class AgentTimeout(ServiceError):
     error_code = "timeout"
-    http_status = 500
 
 
 class Unavailable(ServiceError):
     error_code = "database_error"
-    http_status = 503
+
+
+DRAINING_MESSAGE = "This server is restarting. Try again in a moment."
 
 
 class Draining(ServiceError):
     """This worker is shutting down: the next try reaches another one."""
 
     error_code = "unavailable"
-    http_status = 503
 
 
 class Interrupted(ServiceError):
@@ -83,12 +100,11 @@ class Interrupted(ServiceError):
     grace period); the user message is stored and a retry answers it."""
 
     error_code = "interrupted"
-    http_status = 503
 
 
 class IdempotencyMismatch(ServiceError):
     error_code = "idempotency_mismatch"
-    http_status = 422
+    retryable = False
 
 
 # What a stored failed answer's error_code means, for answering it again.
@@ -101,9 +117,16 @@ FAILURES: dict[str, tuple[type[ServiceError], str]] = {
 }
 
 
+# Every error by its code: whether a code is retryable is said once, on its class.
+KINDS: dict[str, type[ServiceError]] = {kind.error_code: kind for kind in ServiceError.__subclasses__()}
+
+
 def failure_for(error_code: str | None, conversation_id: object = None, *, message: str | None = None) -> ServiceError:
+    """A failure read back (a stored failed answer, an `error` event off the
+    turn bus) as the error it was, code, message and retryability included."""
     kind, default = FAILURES.get(error_code or "", (AgentFailed, FAILURES["agent_error"][1]))
     error = kind(message or default)
     error.error_code = error_code or kind.error_code
+    error.retryable = KINDS.get(error.error_code, kind).retryable
     error.conversation_id = uuid.UUID(str(conversation_id)) if conversation_id else None
     return error

@@ -1,8 +1,8 @@
 """Rate limits on the `limits` library's async API.
 
 Counters live in Redis when `REDIS_URL` is set, so a limit holds across
-every worker, and in process memory otherwise. The limiter is built once per
-app (`create_api` keeps it on `api.state`); nothing here is module-global.
+every worker, and in process memory otherwise. The limiter is one of the app's
+parts (chatapp/services/parts.py); nothing here is module-global.
 
 Each rule is a `limits` string ("10/minute; 50/hour") from a `RATE_LIMIT_*`
 setting; a request over any part of it gets `RateLimited` with the seconds
@@ -71,6 +71,12 @@ class RateLimiter:
 
     async def reset(self) -> None:
         await self.storage.reset()
+
+    async def close(self) -> None:
+        """Redis counters hold a connection pool of this event loop."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
 
 
 async def check_turn_rate(limiter: RateLimiter, user_id: uuid.UUID) -> None:

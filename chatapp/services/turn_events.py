@@ -85,12 +85,7 @@ class TurnFailed:
 
     @property
     def data(self) -> dict[str, Any]:
-        return {
-            "status": "error",
-            "error_code": self.error.error_code,
-            "error": self.error.message,
-            "conversation_id": str(self.error.conversation_id) if self.error.conversation_id else None,
-        }
+        return self.error.body()
 
 
 TurnEvent = UserMessageStored | TextDelta | ToolStarted | ToolFinished | TurnDone | TurnFailed

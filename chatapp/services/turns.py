@@ -33,12 +33,13 @@ from chatapp.config import Settings
 from chatapp.db.types import utcnow
 from chatapp.services import inflight
 from chatapp.services.auth import issue_tool_token
-from chatapp.services.bus import BusError, TurnBus, turn_bus
+from chatapp.services.bus import BusError, TurnBus
 from chatapp.services.database import in_thread, is_unavailable
 from chatapp.services.errors import (
-    AgentFailed, AgentTimeout, Draining, Interrupted, InvalidInput, NotFound, ServiceError, Unavailable, failure_for,
+    DRAINING_MESSAGE, AgentFailed, AgentTimeout, Draining, Interrupted, InvalidInput, NotFound, ServiceError, Unavailable, failure_for,
 )
 from chatapp.services.history import rebuild_history
+from chatapp.services.parts import AppParts
 from chatapp.services.ratelimit import RateLimiter, check_turn_rate
 from chatapp.services.text import MAX_MESSAGE_CHARS, check_text
 from chatapp.services.messages import StoredMessage, StoredToolCall
@@ -107,7 +108,7 @@ def tool_token(user_id: uuid.UUID, settings: Settings, token_version: int = 0) -
 
 def refuse_while_draining() -> None:
     if not inflight.accepting_turns():
-        raise Draining("This server is restarting. Try again in a moment.")
+        raise Draining(DRAINING_MESSAGE)
 
 
 # ---- starting a turn ---------------------------------------------------------
@@ -123,7 +124,7 @@ async def count_turn(engine: Engine, limiter: RateLimiter | None, key: KeyUse | 
 
 
 async def begin_turn(
-    engine: Engine, settings: Settings, *, user_id: uuid.UUID, message: Any,
+    parts: AppParts, *, user_id: uuid.UUID, message: Any,
     conversation_id: uuid.UUID | None = None, idempotency_key: str | None = None, limiter: RateLimiter | None = None,
     token_version: int | None = None, new_conversation_id: uuid.UUID | None = None,
     user_message_id: uuid.UUID | None = None,
@@ -140,11 +141,11 @@ async def begin_turn(
     key = key_use(idempotency_key, user_id=user_id, route="chat",
                   body={"message": content, "conversation_id": conversation_id})
     refuse_while_draining()
-    await count_turn(engine, limiter, key, user_id)
+    await count_turn(parts.engine, limiter, key, user_id)
     begun = await in_thread(
-        turn_store.store_new_turn, engine, user_id=user_id, conversation_id=conversation_id, content=content,
-        tokens=message_tokens(content), key=key, token_budget=settings.history_token_budget,
-        turn_timeout_seconds=settings.turn_timeout_seconds, token_version=token_version,
+        turn_store.store_new_turn, parts.engine, user_id=user_id, conversation_id=conversation_id, content=content,
+        tokens=message_tokens(content), key=key, token_budget=parts.settings.history_token_budget,
+        turn_timeout_seconds=parts.settings.turn_timeout_seconds, token_version=token_version,
         new_conversation_id=new_conversation_id, user_message_id=user_message_id,
     )
     if isinstance(begun, StartedTurn):
@@ -153,7 +154,7 @@ async def begin_turn(
 
 
 async def begin_answer(
-    engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID, regenerate: bool,
+    parts: AppParts, *, user_id: uuid.UUID, conversation_id: uuid.UUID, regenerate: bool,
     idempotency_key: str | None = None, limiter: RateLimiter | None = None, token_version: int | None = None,
 ) -> StartedTurn | KnownTurn:
     """Retry a failed (or missing) answer, or regenerate the last one."""
@@ -161,10 +162,10 @@ async def begin_answer(
     route = "regenerate" if regenerate else "retry"
     key = key_use(idempotency_key, user_id=user_id, route=route, body={"conversation_id": conversation_id})
     refuse_while_draining()
-    await count_turn(engine, limiter, key, user_id)
+    await count_turn(parts.engine, limiter, key, user_id)
     begun = await in_thread(
-        turn_store.store_answer_again, engine, user_id=user_id, conversation_id=conversation_id, regenerate=regenerate,
-        key=key, token_budget=settings.history_token_budget, turn_timeout_seconds=settings.turn_timeout_seconds,
+        turn_store.store_answer_again, parts.engine, user_id=user_id, conversation_id=conversation_id, regenerate=regenerate,
+        key=key, token_budget=parts.settings.history_token_budget, turn_timeout_seconds=parts.settings.turn_timeout_seconds,
         token_version=token_version,
     )
     if isinstance(begun, StartedTurn):
@@ -173,7 +174,7 @@ async def begin_answer(
 
 
 async def begin_edit(
-    engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID,
+    parts: AppParts, *, user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID,
     content: Any, idempotency_key: str | None = None, limiter: RateLimiter | None = None,
     token_version: int | None = None,
 ) -> StartedTurn | KnownTurn:
@@ -184,10 +185,10 @@ async def begin_edit(
     key = key_use(idempotency_key, user_id=user_id, route="edit",
                   body={"conversation_id": conversation_id, "message_id": message_id, "content": text})
     refuse_while_draining()
-    await count_turn(engine, limiter, key, user_id)
+    await count_turn(parts.engine, limiter, key, user_id)
     begun = await in_thread(
-        turn_store.store_answer_again, engine, user_id=user_id, conversation_id=conversation_id, regenerate=True,
-        key=key, token_budget=settings.history_token_budget, turn_timeout_seconds=settings.turn_timeout_seconds,
+        turn_store.store_answer_again, parts.engine, user_id=user_id, conversation_id=conversation_id, regenerate=True,
+        key=key, token_budget=parts.settings.history_token_budget, turn_timeout_seconds=parts.settings.turn_timeout_seconds,
         token_version=token_version, edit=turn_store.Edit(message_id, text, message_tokens(text)),
     )
     if isinstance(begun, StartedTurn):
@@ -270,9 +271,9 @@ def turn_failure(error: BaseException, *, conversation_id: uuid.UUID, settings: 
 class TurnRun:
     """One run of the agent for one stored answer."""
 
-    def __init__(self, engine: Engine, settings: Settings, started: StartedTurn, *, user_id: uuid.UUID) -> None:
-        self.engine, self.settings, self.started, self.user_id = engine, settings, started, user_id
-        self.bus = turn_bus(settings)
+    def __init__(self, parts: AppParts, started: StartedTurn, *, user_id: uuid.UUID) -> None:
+        self.engine, self.settings, self.started, self.user_id = parts.engine, parts.settings, started, user_id
+        self.bus, self.assistant = parts.bus, parts.assistant
         self.parts: list[str] = []
         self.calls: list[StoredToolCall] = []
         # For the metrics, recorded once at the end (never per token).
@@ -284,7 +285,7 @@ class TurnRun:
     async def consume(self, publisher: EventPublisher) -> agent_events.AgentReply:
         context = TurnContext(tool_token=tool_token(self.user_id, self.settings, self.started.token_version))
         history = rebuild_history(self.started.history, token_budget=self.settings.history_token_budget)
-        events = stream_assistant(self.settings, context, history)
+        events = stream_assistant(self.assistant, context, history)
         try:
             async for event in events:
                 if isinstance(event, agent_events.TextDelta):
@@ -405,28 +406,28 @@ async def cancel(task: asyncio.Task[Any]) -> None:
         pass
 
 
-async def launch(engine: Engine, settings: Settings, started: StartedTurn, *, user_id: uuid.UUID) -> asyncio.Task[TurnDone | TurnFailed]:
+async def launch(parts: AppParts, started: StartedTurn, *, user_id: uuid.UUID) -> asyncio.Task[TurnDone | TurnFailed]:
     """The run lives in its own task: a client that disconnects neither
     cancels it nor leaves a half-stored answer. Graceful shutdown waits for it.
     A rerun (retry, regenerate) first clears its answer's earlier events, so
     no follower replays the old run."""
     if started.rerun:
         try:
-            await turn_bus(settings).forget(started.answer.id)
+            await parts.bus.forget(started.answer.id)
         except BusError:
             pass  # best effort: followers fall back to the database
-    task = asyncio.create_task(TurnRun(engine, settings, started, user_id=user_id).run())
+    task = asyncio.create_task(TurnRun(parts, started, user_id=user_id).run())
     inflight.track(task)
     return task
 
 
 # ---- following a turn ----------------------------------------------------------
 
-async def stored_outcome(engine: Engine, settings: Settings, *, user_id: uuid.UUID, answer_id: uuid.UUID) -> TurnDone | TurnFailed | None:
+async def stored_outcome(parts: AppParts, *, user_id: uuid.UUID, answer_id: uuid.UUID) -> TurnDone | TurnFailed | None:
     """A finished turn as its final event, read from the database; None
     while it is still in progress."""
-    found = await in_thread(turn_store.read_answer, engine, user_id=user_id, answer_id=answer_id,
-                            turn_timeout_seconds=settings.turn_timeout_seconds)
+    found = await in_thread(turn_store.read_answer, parts.engine, user_id=user_id, answer_id=answer_id,
+                            turn_timeout_seconds=parts.settings.turn_timeout_seconds)
     if found is None:
         return TurnFailed(NotFound("The conversation was deleted."))
     conversation_id, page = found
@@ -438,15 +439,15 @@ async def stored_outcome(engine: Engine, settings: Settings, *, user_id: uuid.UU
     return TurnDone(TurnResult(conversation_id, page, turn_store.has_older(page)).view())
 
 
-async def follow(engine: Engine, settings: Settings, *, user_id: uuid.UUID, answer_id: uuid.UUID) -> AsyncIterator[TurnEvent]:
+async def follow(parts: AppParts, *, user_id: uuid.UUID, answer_id: uuid.UUID) -> AsyncIterator[TurnEvent]:
     """Every event of a turn from its start, then live, ending with its
     `done` or `error`, from whichever worker runs it. When the bus is
     silent, the database says whether the turn ended (or its worker died)."""
-    bus = turn_bus(settings)
+    bus = parts.bus
     try:
         async for event in bus.follow(answer_id, idle_seconds=FOLLOW_IDLE_SECONDS):
             if event is None:
-                outcome = await stored_outcome(engine, settings, user_id=user_id, answer_id=answer_id)
+                outcome = await stored_outcome(parts, user_id=user_id, answer_id=answer_id)
                 if outcome is not None:
                     yield outcome
                     return
@@ -455,44 +456,44 @@ async def follow(engine: Engine, settings: Settings, *, user_id: uuid.UUID, answ
         return
     except BusError:
         pass  # the bus is gone: the database still says how the turn ends
-    while (outcome := await stored_outcome(engine, settings, user_id=user_id, answer_id=answer_id)) is None:
+    while (outcome := await stored_outcome(parts, user_id=user_id, answer_id=answer_id)) is None:
         await asyncio.sleep(FOLLOW_IDLE_SECONDS)
     yield outcome
 
 
-async def outcome_of(engine: Engine, settings: Settings, *, user_id: uuid.UUID, known: KnownTurn, live: bool) -> AsyncIterator[TurnEvent]:
+async def outcome_of(parts: AppParts, *, user_id: uuid.UUID, known: KnownTurn, live: bool) -> AsyncIterator[TurnEvent]:
     """An idempotent replay: a finished turn's final event, or (still
     running) the turn followed live — `live` replays its events too."""
-    outcome = await stored_outcome(engine, settings, user_id=user_id, answer_id=known.answer_id)
+    outcome = await stored_outcome(parts, user_id=user_id, answer_id=known.answer_id)
     if outcome is not None:
         yield outcome
         return
-    async for event in follow(engine, settings, user_id=user_id, answer_id=known.answer_id):
+    async for event in follow(parts, user_id=user_id, answer_id=known.answer_id):
         if live or isinstance(event, FINAL):
             yield event
 
 
 # ---- what the surfaces call ----------------------------------------------------------
 
-async def turn_events(engine: Engine, settings: Settings, begun: StartedTurn | KnownTurn, *, user_id: uuid.UUID) -> AsyncIterator[TurnEvent]:
+async def turn_events(parts: AppParts, begun: StartedTurn | KnownTurn, *, user_id: uuid.UUID) -> AsyncIterator[TurnEvent]:
     """The events of a begun turn (started here, or named by a replayed key)."""
     if isinstance(begun, KnownTurn):
-        async for event in outcome_of(engine, settings, user_id=user_id, known=begun, live=True):
+        async for event in outcome_of(parts, user_id=user_id, known=begun, live=True):
             yield event
         return
-    await launch(engine, settings, begun, user_id=user_id)
-    async for event in follow(engine, settings, user_id=user_id, answer_id=begun.answer.id):
+    await launch(parts, begun, user_id=user_id)
+    async for event in follow(parts, user_id=user_id, answer_id=begun.answer.id):
         yield event
 
 
-async def turn_outcome(engine: Engine, settings: Settings, begun: StartedTurn | KnownTurn, *, user_id: uuid.UUID) -> dict[str, Any]:
+async def turn_outcome(parts: AppParts, begun: StartedTurn | KnownTurn, *, user_id: uuid.UUID) -> dict[str, Any]:
     """The /chat answer: the success body, or the turn's failure raised."""
     if isinstance(begun, KnownTurn):
         final: TurnEvent | None = None
-        async for event in outcome_of(engine, settings, user_id=user_id, known=begun, live=False):
+        async for event in outcome_of(parts, user_id=user_id, known=begun, live=False):
             final = event
     else:
-        final = await asyncio.shield(await launch(engine, settings, begun, user_id=user_id))
+        final = await asyncio.shield(await launch(parts, begun, user_id=user_id))
     if isinstance(final, TurnDone):
         return final.result
     assert isinstance(final, TurnFailed)
@@ -500,26 +501,26 @@ async def turn_outcome(engine: Engine, settings: Settings, begun: StartedTurn | 
 
 
 async def chat(
-    engine: Engine, settings: Settings, *, user_id: uuid.UUID, message: Any, conversation_id: uuid.UUID | None = None,
+    parts: AppParts, *, user_id: uuid.UUID, message: Any, conversation_id: uuid.UUID | None = None,
     idempotency_key: str | None = None, limiter: RateLimiter | None = None, token_version: int | None = None,
 ) -> dict[str, Any]:
-    begun = await begin_turn(engine, settings, user_id=user_id, message=message, conversation_id=conversation_id,
+    begun = await begin_turn(parts, user_id=user_id, message=message, conversation_id=conversation_id,
                              idempotency_key=idempotency_key, limiter=limiter, token_version=token_version)
-    return await turn_outcome(engine, settings, begun, user_id=user_id)
+    return await turn_outcome(parts, begun, user_id=user_id)
 
 
-async def running_turn(engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> uuid.UUID | None:
-    running = await in_thread(turn_store.running_answers, engine, user_id=user_id, conversation_id=conversation_id,
-                              turn_timeout_seconds=settings.turn_timeout_seconds)
+async def running_turn(parts: AppParts, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> uuid.UUID | None:
+    running = await in_thread(turn_store.running_answers, parts.engine, user_id=user_id, conversation_id=conversation_id,
+                              turn_timeout_seconds=parts.settings.turn_timeout_seconds)
     return running[0] if running else None
 
 
-async def stop(engine: Engine, settings: Settings, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+async def stop(parts: AppParts, *, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
     """Ask every running turn of the conversation to stop, wherever it runs;
     each keeps what it produced, stored as `stopped`. False if none ran."""
-    running = await in_thread(turn_store.running_answers, engine, user_id=user_id, conversation_id=conversation_id,
-                              turn_timeout_seconds=settings.turn_timeout_seconds)
-    bus = turn_bus(settings)
+    running = await in_thread(turn_store.running_answers, parts.engine, user_id=user_id, conversation_id=conversation_id,
+                              turn_timeout_seconds=parts.settings.turn_timeout_seconds)
+    bus = parts.bus
     try:
         for answer_id in running:
             await bus.request_stop(answer_id)

@@ -26,7 +26,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import AfterValidator, Field
 from sqlalchemy import Engine
 
-from chatapp.config import Settings, get_settings
+from chatapp.config import Settings
 from chatapp.services import tasks
 from chatapp.services.auth import current_identity, decode_claims, identity_of, mcp_audience
 from chatapp.services.database import in_thread
@@ -113,8 +113,9 @@ def auth_settings(settings: Settings) -> AuthSettings:
     )
 
 
-def create_task_server(engine: Engine, settings: Settings | None = None) -> MCPServer:
-    settings = settings or get_settings()
+def create_task_server(engine: Engine, settings: Settings) -> MCPServer:
+    """`settings` are the app's own (its JWT secret checks the tool tokens
+    the turn pipeline signs with them)."""
     verifier = ChatappTokenVerifier(engine, settings)
     server = MCPServer(
         "tasks", instructions=INSTRUCTIONS, log_level="WARNING",

@@ -1,7 +1,7 @@
 """The account menu: sign out everywhere, change the password, export
 everything, delete the account. Each handler checks the token (revocation
 included) and calls the same service as the REST API, with the same rate
-limiter and hashing pool (chatapp.ui.guards)."""
+limiter and hashing pool (the app's parts, chatapp.ui.parts)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,13 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
-from chatapp.config import get_settings
-from chatapp.db import get_engine
 from chatapp.services import accounts, auth
 from chatapp.services.account_export import export_filename
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidAuth, ServiceError
-from chatapp.ui.guards import auth_guards
 from chatapp.ui.sidebar_state import SidebarState
 from chatapp.ui.state import SESSION_EXPIRED, AuthState
+from chatapp.ui.parts import app_parts
 
 SIGNED_OUT_EVERYWHERE = "You were signed out on every device."
 ACCOUNT_DELETED = "Your account and everything in it were deleted."
@@ -58,7 +56,8 @@ class AccountState(AuthState):
         """The signed-in caller with a current token, or the event that ends
         the session (or reports the outage)."""
         try:
-            return await in_thread(auth.authenticate_identity, get_engine(), self.token or None), None
+            parts = app_parts()
+            return await in_thread(auth.authenticate_identity, parts.engine, self.token or None, parts.settings), None
         except InvalidAuth:
             return None, await self._end_session(SESSION_EXPIRED)
         except ServiceError as error:
@@ -87,7 +86,7 @@ class AccountState(AuthState):
         if caller is None:
             return ended
         try:
-            await in_thread(accounts.revoke_sessions, get_engine(), caller)
+            await in_thread(accounts.revoke_sessions, app_parts().engine, caller)
         except InvalidAuth:
             return await self._end_session(SESSION_EXPIRED)
         except ServiceError as error:
@@ -102,19 +101,19 @@ class AccountState(AuthState):
             self.account_busy = False
             yield ended
             return
-        guards, settings = auth_guards(), get_settings()
+        parts = app_parts()
         ip = self.router.session.client_ip or "unknown"
         try:
             if action == "password":
                 session = await accounts.change_password(
-                    get_engine(), guards.hashing, guards.limiter, caller,
+                    parts.engine, parts.hashing, parts.limiter, caller,
                     current_password=str(form_data.get("current_password", "")),
-                    new_password=str(form_data.get("new_password", "")), client_ip=ip, settings=settings,
+                    new_password=str(form_data.get("new_password", "")), client_ip=ip, settings=parts.settings,
                 )
             else:
                 await accounts.delete_account(
-                    get_engine(), guards.hashing, guards.limiter, caller,
-                    password=str(form_data.get("password", "")), client_ip=ip, settings=settings,
+                    parts.engine, parts.hashing, parts.limiter, caller,
+                    password=str(form_data.get("password", "")), client_ip=ip, bus=parts.bus,
                 )
         except InvalidAuth:
             self.account_busy = False
@@ -146,7 +145,7 @@ class AccountState(AuthState):
         caller, ended = await self._caller()
         if caller is None:
             return ended
-        url = f"{get_settings().base_url}/api/{caller.user_id}/export"
+        url = f"{app_parts().settings.base_url}/api/{caller.user_id}/export"
         script = DOWNLOAD_EXPORT.format(url=json.dumps(url), filename=json.dumps(export_filename()))
         return rx.call_script(script, callback=AccountState.export_finished)
 

@@ -12,10 +12,10 @@ import uuid
 
 from sqlalchemy import Engine
 
-from chatapp.config import get_settings
 from chatapp.services import conversations, tasks, tool_calls
 from chatapp.services.auth import email_of
 from chatapp.services.errors import NotFound
+from chatapp.services.parts import AppParts
 from chatapp.ui.views import (
     ConversationView,
     MessageView,
@@ -81,12 +81,12 @@ def read_task_events(engine: Engine, *, user_id: uuid.UUID, task_id: int | None 
 
 
 def read_thread(
-    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, before_seq: int | None = None
+    parts: AppParts, *, user_id: uuid.UUID, conversation_id: uuid.UUID, before_seq: int | None = None
 ) -> Thread:
     """Raises NotFound for a missing conversation or someone else's."""
     page = conversations.open_conversation(
-        engine, user_id=user_id, conversation_id=conversation_id, limit=THREAD_PAGE, before_seq=before_seq,
-        turn_timeout_seconds=get_settings().turn_timeout_seconds,
+        parts.engine, user_id=user_id, conversation_id=conversation_id, limit=THREAD_PAGE, before_seq=before_seq,
+        turn_timeout_seconds=parts.settings.turn_timeout_seconds,
     )
     return Thread(
         conversation_id=str(conversation_id),
@@ -96,9 +96,10 @@ def read_thread(
     )
 
 
-def read_page(engine: Engine, *, user_id: uuid.UUID, conversation_id: str | None) -> PageData:
+def read_page(parts: AppParts, *, user_id: uuid.UUID, conversation_id: str | None) -> PageData:
     """Sidebar, tasks and (for `/chat/<id>`) the latest page of the thread.
     `conversation_id` is the raw URL segment: "" or None means a new chat."""
+    engine = parts.engine
     data = PageData(
         email=email_of(engine, user_id) or "",
         conversations=read_sidebar(engine, user_id=user_id),
@@ -113,7 +114,7 @@ def read_page(engine: Engine, *, user_id: uuid.UUID, conversation_id: str | None
         data.not_found = True
         return data
     try:
-        data.thread = read_thread(engine, user_id=user_id, conversation_id=parsed)
+        data.thread = read_thread(parts, user_id=user_id, conversation_id=parsed)
     except NotFound:
         data.not_found = True
     return data
@@ -123,7 +124,7 @@ def read_page(engine: Engine, *, user_id: uuid.UUID, conversation_id: str | None
 MAX_FOCUS_PAGES = 100
 
 
-def read_back_to(engine: Engine, *, user_id: uuid.UUID, thread: Thread, seq: int) -> Thread:
+def read_back_to(parts: AppParts, *, user_id: uuid.UUID, thread: Thread, seq: int) -> Thread:
     """The thread with older pages prepended until message `seq` is in it
     (or MAX_FOCUS_PAGES were read)."""
     messages, has_older = list(thread.messages), thread.has_older
@@ -131,6 +132,6 @@ def read_back_to(engine: Engine, *, user_id: uuid.UUID, thread: Thread, seq: int
     for _ in range(MAX_FOCUS_PAGES):
         if not messages or not has_older or messages[0].seq <= seq:
             break
-        older = read_thread(engine, user_id=user_id, conversation_id=conversation_id, before_seq=messages[0].seq)
+        older = read_thread(parts, user_id=user_id, conversation_id=conversation_id, before_seq=messages[0].seq)
         messages, has_older = older.messages + messages, older.has_older
     return dataclasses.replace(thread, messages=messages, has_older=has_older)

@@ -10,12 +10,12 @@ from typing import Any
 
 import reflex as rx
 
-from chatapp.db import get_engine
 from chatapp.services import search
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidInput, ServiceError
 from chatapp.ui.state import AuthState
 from chatapp.ui.views import SearchHitView, search_hit_view
+from chatapp.ui.parts import app_parts
 
 RESULTS_PAGE = 20
 
@@ -33,7 +33,7 @@ class SearchState(AuthState):
             return stop
         try:
             hits, more = await in_thread(
-                search.search_messages, get_engine(), user_id=user_id, query=self.query, limit=RESULTS_PAGE, offset=offset
+                search.search_messages, app_parts().engine, user_id=user_id, query=self.query, limit=RESULTS_PAGE, offset=offset
             )
         except InvalidInput as error:
             self.error = error.message

@@ -9,13 +9,13 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
-from chatapp.db import get_engine
 from chatapp.services import conversations as conversation_service
 from chatapp.services.database import in_thread
 from chatapp.services.errors import ServiceError
 from chatapp.ui.reads import parse_conversation_id, read_sidebar, read_task_events
 from chatapp.ui.state import HOME_ROUTE, AuthState
 from chatapp.ui.views import ConversationView, TaskEventView, TaskView
+from chatapp.ui.parts import app_parts
 
 
 class TasksState(AuthState):
@@ -50,7 +50,7 @@ class TasksState(AuthState):
         if user_id is None:
             return stop
         try:
-            self.history = await in_thread(read_task_events, get_engine(), user_id=user_id, task_id=int(task_id))
+            self.history = await in_thread(read_task_events, app_parts().engine, user_id=user_id, task_id=int(task_id))
         except ServiceError as error:
             return rx.toast.error(error.message)
         self.history_task = int(task_id)
@@ -160,9 +160,9 @@ class SidebarState(AuthState):
             return stop
         try:
             renamed = await in_thread(
-                conversation_service.rename_conversation, get_engine(), user_id=user_id, conversation_id=target, title=title
+                conversation_service.rename_conversation, app_parts().engine, user_id=user_id, conversation_id=target, title=title
             )
-            self.conversations = await in_thread(read_sidebar, get_engine(), user_id=user_id)
+            self.conversations = await in_thread(read_sidebar, app_parts().engine, user_id=user_id)
         except ServiceError as error:
             return rx.toast.error(error.message)
         thread = await self.get_state(ThreadState)
@@ -191,8 +191,8 @@ class SidebarState(AuthState):
         if user_id is None:
             return stop
         try:
-            await in_thread(conversation_service.delete_conversation, get_engine(), user_id=user_id, conversation_id=target)
-            self.conversations = await in_thread(read_sidebar, get_engine(), user_id=user_id)
+            await in_thread(conversation_service.delete_conversation, app_parts().engine, user_id=user_id, conversation_id=target)
+            self.conversations = await in_thread(read_sidebar, app_parts().engine, user_id=user_id)
         except ServiceError as error:
             return rx.toast.error(error.message)
         if str(target) == self.current_id:

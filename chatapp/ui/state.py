@@ -11,12 +11,10 @@ from typing import Any, Literal
 import reflex as rx
 from reflex.event import EventSpec
 
-from chatapp.config import get_settings
-from chatapp.db import get_engine
 from chatapp.services import auth
 from chatapp.services.database import in_thread
 from chatapp.services.errors import InvalidAuth, ServiceError
-from chatapp.ui.guards import auth_guards
+from chatapp.ui.parts import app_parts
 
 LOGIN_ROUTE = "/login"
 SIGNUP_ROUTE = "/signup"
@@ -40,7 +38,8 @@ class AuthState(rx.State):
         if not self.token:
             return None
         try:
-            return await in_thread(auth.authenticate, get_engine(), self.token)
+            parts = app_parts()
+            return await in_thread(auth.authenticate, parts.engine, self.token, parts.settings)
         except InvalidAuth:
             return None
 
@@ -93,12 +92,12 @@ class AuthState(rx.State):
         self.form_error = ""
         yield
         email, password = str(form_data.get("email", "")), str(form_data.get("password", ""))
-        guards, settings = auth_guards(), get_settings()
+        parts = app_parts()
         operation = auth.login_bounded if action == "login" else auth.register_bounded
         try:
-            await guards.limiter.hit(f"{action}_ip", self.router.session.client_ip or "unknown")
-            await guards.limiter.hit(f"{action}_email", email.strip().lower())
-            session = await operation(get_engine(), guards.hashing, email=email, password=password, settings=settings)
+            await parts.limiter.hit(f"{action}_ip", self.router.session.client_ip or "unknown")
+            await parts.limiter.hit(f"{action}_email", email.strip().lower())
+            session = await operation(parts.engine, parts.hashing, email=email, password=password, settings=parts.settings)
         except ServiceError as error:
             self.form_error = error.message
             self.busy = False

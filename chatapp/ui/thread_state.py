@@ -14,8 +14,6 @@ from typing import Any
 
 import reflex as rx
 
-from chatapp.config import get_settings
-from chatapp.db import get_engine
 from chatapp.services import turns
 from chatapp.services.database import in_thread
 from chatapp.services.errors import NotFound, ServiceError
@@ -23,6 +21,7 @@ from chatapp.ui.reads import PageData, Thread, parse_conversation_id, read_back_
 from chatapp.ui.sidebar_state import SidebarState, TasksState
 from chatapp.ui.state import AuthState
 from chatapp.ui.views import MessageView
+from chatapp.ui.parts import app_parts
 
 NOT_FOUND_TEXT = "Conversation not found."
 
@@ -147,20 +146,20 @@ class ThreadState(AuthState):
         if lost:
             return rx.redirect(f"/chat/{lost}", replace=True)
         keep = turn.keeps_following(route_id)
-        engine, settings = get_engine(), get_settings()
+        parts = app_parts()
         running: uuid.UUID | None = None
         try:
             # Ask before reading, so a turn that ends in between is read as stored.
             parsed = parse_conversation_id(route_id)
             if parsed is not None:
                 try:
-                    running = await turns.running_turn(engine, settings, user_id=user_id, conversation_id=parsed)
+                    running = await turns.running_turn(parts, user_id=user_id, conversation_id=parsed)
                 except NotFound:
                     running = None
-            data = await in_thread(read_page, engine, user_id=user_id, conversation_id=route_id)
+            data = await in_thread(read_page, parts, user_id=user_id, conversation_id=route_id)
             if self.focus_pending and data.thread is not None and self.focus_conversation == data.thread.conversation_id:
                 data.thread = await in_thread(
-                    read_back_to, engine, user_id=user_id, thread=data.thread, seq=self.focus_seq
+                    read_back_to, parts, user_id=user_id, thread=data.thread, seq=self.focus_seq
                 )
         except ServiceError as error:
             # Show nothing rather than the previous page under this URL.
@@ -200,7 +199,7 @@ class ThreadState(AuthState):
         if self.messages and self.messages[0].seq > self.focus_seq and self.has_older:
             current = Thread(self.current_id, self.title, self.messages, self.has_older)
             try:
-                extended = await in_thread(read_back_to, get_engine(), user_id=user_id, thread=current, seq=self.focus_seq)
+                extended = await in_thread(read_back_to, app_parts(), user_id=user_id, thread=current, seq=self.focus_seq)
             except ServiceError as error:
                 return rx.toast.error(error.message)
             if extended.conversation_id != self.current_id:
@@ -226,7 +225,7 @@ class ThreadState(AuthState):
         yield
         try:
             thread = await in_thread(
-                read_thread, get_engine(), user_id=user_id, conversation_id=conversation_id, before_seq=anchor
+                read_thread, app_parts(), user_id=user_id, conversation_id=conversation_id, before_seq=anchor
             )
         except ServiceError as error:
             self.loading_older = False

@@ -9,13 +9,12 @@ from typing import Any
 
 import reflex as rx
 
-from chatapp.config import get_settings
-from chatapp.db import get_engine
 from chatapp.services import transfer
 from chatapp.services.database import in_thread
 from chatapp.services.errors import ServiceError
 from chatapp.ui.reads import parse_conversation_id
 from chatapp.ui.state import AuthState
+from chatapp.ui.parts import app_parts
 
 IMPORT_UPLOAD_ID = "import-upload"
 FORMATS = {"json": ("json", "application/json"), "markdown": ("md", "text/markdown")}
@@ -34,7 +33,7 @@ class TransferState(AuthState):
         if user_id is None:
             return stop
         try:
-            document = await in_thread(transfer.export_conversation, get_engine(), user_id=user_id,
+            document = await in_thread(transfer.export_conversation, app_parts().engine, user_id=user_id,
                                        conversation_id=conversation_id)
         except ServiceError as error:
             return rx.toast.error(error.message)
@@ -52,13 +51,13 @@ class TransferState(AuthState):
             return stop
         if not files:
             return None
-        limit = get_settings().import_max_bytes
+        limit = app_parts().settings.import_max_bytes
         raw = await files[0].read(limit + 1)
         if len(raw) > limit:
             return rx.toast.error(f"That file is larger than {limit:,} bytes, the import limit.")
         try:
             document = transfer.parse_document(raw)
-            created = await in_thread(transfer.import_conversation, get_engine(), user_id=user_id, document=document)
+            created = await in_thread(transfer.import_conversation, app_parts().engine, user_id=user_id, document=document)
         except ServiceError as error:
             return rx.toast.error(error.message)
         return [rx.redirect(f"/chat/{created.id}"), rx.toast.success(f"Imported “{created.title}”.")]

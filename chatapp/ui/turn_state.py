@@ -24,8 +24,6 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
-from chatapp.config import get_settings
-from chatapp.db import get_engine
 from chatapp.services import turns
 from chatapp.services.auth import Identity, authenticate, decode_identity
 from chatapp.services.database import in_thread
@@ -38,10 +36,8 @@ from chatapp.ui.sidebar_state import SidebarState, TasksState
 from chatapp.ui.state import SESSION_EXPIRED, AuthState
 from chatapp.ui.thread_state import ThreadState
 from chatapp.ui.views import ToolCallView, message_view, pending_message, tidy_partial
+from chatapp.ui.parts import app_parts
 
-# Failures before the message was surely stored, after which sending the
-# same text again (with the same Idempotency-Key) can succeed.
-RESENDABLE = {"database_error", "internal_error"}
 SOMETHING_WENT_WRONG = "Something went wrong. Try again."
 logger = logging.getLogger(__name__)
 
@@ -56,7 +52,8 @@ class SessionEnded(Exception):
 
 async def signed_in_user(token: str) -> uuid.UUID:
     try:
-        return await in_thread(authenticate, get_engine(), token or None)
+        parts = app_parts()
+        return await in_thread(authenticate, parts.engine, token or None, parts.settings)
     except InvalidAuth as error:
         raise SessionEnded from error
 
@@ -66,7 +63,7 @@ def token_caller(token: str) -> Identity:
     was revoked (or its user deleted) the turn's first statement says, as an
     `InvalidAuth` that ends the session like this one."""
     try:
-        return decode_identity(token or None)
+        return decode_identity(token or None, app_parts().settings)
     except InvalidAuth as error:
         raise SessionEnded from error
 
@@ -247,7 +244,7 @@ class TurnState(AuthState):
                     self._end_live()
                     self.show_notice(error.message)
             return
-        events = turns.follow(get_engine(), get_settings(), user_id=user_id, answer_id=answer_id)
+        events = turns.follow(app_parts(), user_id=user_id, answer_id=answer_id)
         async for update in self._follow(events, follow_id=follow_id, user_id=user_id, view_id=view_id):
             yield update
 
@@ -264,7 +261,7 @@ class TurnState(AuthState):
             return stop
         self.phase = "stopping"
         try:
-            await turns.stop(get_engine(), get_settings(), user_id=user_id, conversation_id=conversation_id)
+            await turns.stop(app_parts(), user_id=user_id, conversation_id=conversation_id)
         except ServiceError as error:
             self.phase = "live"
             return rx.toast.error(error.message)
@@ -295,7 +292,7 @@ class TurnState(AuthState):
             caller = token_caller(token)
             user_id = caller.user_id
             begun = await turns.begin_turn(
-                get_engine(), get_settings(), user_id=user_id, message=text,
+                app_parts(), user_id=user_id, message=text,
                 conversation_id=parse_conversation_id(view_id), idempotency_key=key, token_version=caller.token_version,
             )
         except (SessionEnded, InvalidAuth):
@@ -307,7 +304,8 @@ class TurnState(AuthState):
             async with self:
                 if follow_id == self._follow_id:
                     self._end_live()
-                    self.show_notice(error.message, resend=error.error_code in RESENDABLE)
+                    # Sending the same text again (same Idempotency-Key) can succeed.
+                    self.show_notice(error.message, resend=error.retryable)
             return
         except Exception:
             async with self:
@@ -315,7 +313,7 @@ class TurnState(AuthState):
                     self._end_live()
                     self.show_notice(SOMETHING_WENT_WRONG, resend=True)
             raise
-        events = turns.turn_events(get_engine(), get_settings(), begun, user_id=user_id)
+        events = turns.turn_events(app_parts(), begun, user_id=user_id)
         async for update in self._follow(events, follow_id=follow_id, user_id=user_id, view_id=view_id, sent=True):
             yield update
 
@@ -335,12 +333,12 @@ class TurnState(AuthState):
             user_id = caller.user_id
             if edit is not None and message_id is not None:
                 begun = await turns.begin_edit(
-                    get_engine(), get_settings(), user_id=user_id, conversation_id=conversation_id,
+                    app_parts(), user_id=user_id, conversation_id=conversation_id,
                     message_id=message_id, content=edit[1], token_version=caller.token_version,
                 )
             else:
                 begun = await turns.begin_answer(
-                    get_engine(), get_settings(), user_id=user_id, conversation_id=conversation_id,
+                    app_parts(), user_id=user_id, conversation_id=conversation_id,
                     regenerate=regenerate, token_version=caller.token_version,
                 )
         except (SessionEnded, InvalidAuth):
@@ -354,7 +352,7 @@ class TurnState(AuthState):
                     self._end_live()
             yield rx.toast.error(error.message)
             return
-        events = turns.turn_events(get_engine(), get_settings(), begun, user_id=user_id)
+        events = turns.turn_events(app_parts(), begun, user_id=user_id)
         async for update in self._follow(events, follow_id=follow_id, user_id=user_id, view_id=view_id):
             yield update
 
@@ -405,7 +403,7 @@ class TurnState(AuthState):
         failure = final.error if isinstance(final, TurnFailed) else lost
         data: PageData | None = None
         try:
-            data = await in_thread(read_page, get_engine(), user_id=user_id, conversation_id=shown_id)
+            data = await in_thread(read_page, app_parts(), user_id=user_id, conversation_id=shown_id)
         except ServiceError as error:
             failure = failure or error
         async with self:
@@ -457,6 +455,6 @@ class TurnState(AuthState):
     @staticmethod
     async def _read_tasks(user_id: uuid.UUID) -> list[Any] | None:
         try:
-            return await in_thread(read_tasks, get_engine(), user_id=user_id)
+            return await in_thread(read_tasks, app_parts().engine, user_id=user_id)
         except ServiceError:
             return None  # the end of the turn re-reads everything anyway
