@@ -7,6 +7,7 @@ import json
 import time
 
 import httpx
+from sqlalchemy import Engine
 
 from tests.support.api import Account, LiveApi, send
 
