@@ -118,12 +118,12 @@ class ApiShield:
         limit = self.body_limit(scope, path)
         if path.startswith("/api") and CONTROL_CHARS.search(path):
             # No route segment may hold one; answered here so no router can miss it.
-            await self.answer(send_with_headers, 400, "invalid_request", "The path contains control characters.")
+            await self.answer(send_with_headers, "invalid_request", "The path contains control characters.")
             return
         if capped:
             declared = declared_length(scope)
             if declared is not None and declared > limit:
-                await self.answer(send_with_headers, 413, "payload_too_large", BodyTooLarge(limit).detail)
+                await self.answer(send_with_headers, "payload_too_large", BodyTooLarge(limit).detail)
                 return
             receive = counting_receive(receive, limit)
 
