@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 
 from tests.support.api import Account
-from tests.support.streams import LONG, start_stream, Stream, turn_path
+from tests.support.streams import LONG, Stream, start_stream, turn_path
 
 
 def regenerate_streamed(http: httpx.Client, account: Account, conversation_id: str) -> Stream:

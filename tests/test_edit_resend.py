@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from chatapp.db import Conversation, Message
 from tests.support.api import Account, assert_error, send
-from tests.support.streams import LONG, start_stream, Stream
+from tests.support.streams import LONG, Stream, start_stream
 
 
 def edit_path(account: Account, conversation_id: str, message_id: str) -> str:

@@ -23,7 +23,9 @@ import pytest
 from sqlalchemy import Engine
 
 from chatapp.db import make_engine
-from tests.support.api import ERROR_KEYS, Account, assert_error, fresh_database_url, LiveApi, register, serve, stored_messages
+from tests.support.api import (
+    ERROR_KEYS, Account, LiveApi, assert_error, fresh_database_url, register, serve, stored_messages,
+)
 from tests.support.fake_openai import (
     FakeOpenAI,
     RecordedRequest,

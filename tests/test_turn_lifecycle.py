@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, update
 
 from chatapp.db import Message
 from chatapp.db.types import utcnow
-from tests.support.api import Account, assert_error, LiveApi, register, serve
+from tests.support.api import Account, LiveApi, assert_error, register, serve
 from tests.support.streams import LONG, PACED_MS, Stream, start_stream, turn_path
 
 def conversation(http: httpx.Client, account: Account, conversation_id: str) -> dict:
