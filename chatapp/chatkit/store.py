@@ -10,6 +10,9 @@ once, under the same id, so those calls store nothing.
 Item ids: a message's id is its UUID; a tool call's is `<answer id>.tool<n>`
 (its position in the answer), which the live stream can name before the
 row exists and a reload reads back the same.
+
+It is one file because it implements one SDK interface (`Store`), whose
+methods share the item-id mapping above.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ The JSON format is versioned (`format_version`), so a later version can
 still read files written today. An import is checked in full before
 anything is written, and written in one transaction: a file that is
 malformed anywhere stores nothing.
+
+Export and import share one format definition, so they stay in one file
+(a little over two screens): a change to the format is made once, here.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ each finishes, and the idempotency key that names the turn.
 
 Every function is one short transaction, run in a worker thread by the
 pipeline (chatapp.services.turns).
+
+One file, longer than two screens, because its statements share the
+answer's lifecycle rules (which status may follow which); split, each
+piece would have to restate them.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ decided here, never in a surface.
 Nothing survives in memory between turns: the database holds every turn's
 record, the bus only what is in flight, so any worker can serve, follow or
 stop any turn.
+
+It is longer than a screen or two on purpose: the turn's whole decision
+tree (start, replay, retry, regenerate, edit, stop, recovery) reads in one
+place, and its records live in turn_store, its events in turn_events.
 """
 
 from __future__ import annotations

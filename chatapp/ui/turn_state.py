@@ -11,6 +11,10 @@ across the agent run.
 
 `phase` is what the page shows of the turn: "" (none), "starting" (sent,
 not yet stored), "live" (streaming) or "stopping" (Stop was asked).
+
+It is one Reflex state class, so its handlers stay in one file: Reflex
+binds handlers to the class that declares them, and splitting the class
+would split the one `phase` they all move.
 """
 
 from __future__ import annotations

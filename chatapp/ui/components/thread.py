@@ -4,7 +4,11 @@ a "load older" trigger at the top, and each answer's lifecycle: the one in
 progress as a live bubble whose text and tool cards grow as the events
 arrive, "Stopped" on an answer stopped part-way, a failed answer with its
 error and Retry, Regenerate under the last answer; and the notice of a
-message that could not be sent, with its resend."""
+message that could not be sent, with its resend.
+
+Longer than two screens because it is one component tree: every part of a
+message row reads the same row record, and pieces moved out would only be
+called from here."""
 
 from __future__ import annotations
 
