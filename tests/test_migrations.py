@@ -69,23 +69,26 @@ def migrate(url: str, revision: str) -> None:
 
 
 def downgrade(url: str, revision: str) -> None:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
-    config.attributes["database_url"] = url
-    command.downgrade(config, revision)
+    command.downgrade(alembic_config(url), revision)
 
 
-def test_the_search_migration_indexes_messages_stored_before_it(empty_database_url: str) -> None:
-    migrate(empty_database_url, "0005")
-    engine = make_engine(empty_database_url)
+def store_one_message(engine: Engine, content: str) -> uuid.UUID:
+    """A user with one conversation ("Old") holding one message, written
+    with the columns every revision since 0001 has; returns the user id."""
     user_id, conversation_id, now = uuid.uuid4(), uuid.uuid4(), utcnow()
     with engine.begin() as connection:
         connection.execute(insert(User).values(id=user_id, email="old@example.com", password_hash="x", created_at=now))
         connection.execute(insert(Conversation).values(
             id=conversation_id, user_id=user_id, title="Old", last_seq=1, created_at=now, updated_at=now))
         connection.execute(insert(Message).values(
-            id=uuid.uuid4(), conversation_id=conversation_id, seq=1, role="user", content="an archived marmalade recipe",
-            created_at=now))
+            id=uuid.uuid4(), conversation_id=conversation_id, seq=1, role="user", content=content, created_at=now))
+    return user_id
+
+
+def test_the_search_migration_indexes_messages_stored_before_it(empty_database_url: str) -> None:
+    migrate(empty_database_url, "0005")
+    engine = make_engine(empty_database_url)
+    user_id = store_one_message(engine, "an archived marmalade recipe")
     migrate(empty_database_url, "head")
     found, _ = search_messages(engine, user_id=user_id, query="marmalade")
     engine.dispose()
@@ -177,21 +180,16 @@ def test_the_token_backfill_run_twice_changes_nothing(empty_database_url: str) -
     old, new = seed_at_0008(engine)
     migrate(empty_database_url, "head")
     once = counts(engine, old), counts(engine, new)
-    command.downgrade(alembic_config(empty_database_url), "0008")
+    downgrade(empty_database_url, "0008")
     migrate(empty_database_url, "head")
     assert (counts(engine, old), counts(engine, new)) == once
     engine.dispose()
+
+
 def test_the_owner_tag_migration_reindexes_messages_and_can_be_undone(empty_database_url: str) -> None:
     migrate(empty_database_url, "0008")
     engine = make_engine(empty_database_url)
-    user_id, conversation_id, now = uuid.uuid4(), uuid.uuid4(), utcnow()
-    with engine.begin() as connection:
-        connection.execute(insert(User).values(id=user_id, email="old@example.com", password_hash="x", created_at=now))
-        connection.execute(insert(Conversation).values(
-            id=conversation_id, user_id=user_id, title="Old", last_seq=1, created_at=now, updated_at=now))
-        connection.execute(insert(Message).values(
-            id=uuid.uuid4(), conversation_id=conversation_id, seq=1, role="user", content="a marmalade recipe",
-            created_at=now))
+    user_id = store_one_message(engine, "a marmalade recipe")
     migrate(empty_database_url, "head")
     downgrade(empty_database_url, "0008")
     migrate(empty_database_url, "head")
