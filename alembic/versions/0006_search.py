@@ -16,9 +16,9 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-# The index as this revision made it; 0009 tags every word with its owner.
+# The index as this revision made it; 0010 tags every word with its owner.
 # Frozen here rather than imported, so this revision always builds what it
-# always built (0009's downgrade returns to it).
+# always built (0010's downgrade returns to it).
 PG_VECTOR_EXPRESSION = "to_tsvector('simple'::regconfig, regexp_replace(content, '[[:punct:]]+', ' ', 'g'))"
 PG_INDEX_DDL = f"CREATE INDEX {SEARCH_INDEX} ON messages USING gin ({SEARCH_USER}, {SEARCH_VECTOR})"
 

@@ -102,9 +102,8 @@ class ApiShield:
                 if path.startswith("/api") and message["status"] in (404, 405) and b"json" not in names.get(b"content-type", b""):
                     # Something below (Reflex's catch-all) answered /api in plain text: the error shape instead.
                     replaced = True
-                    status = message["status"]
-                    code, text = ("not_found", "No such API route.") if status == 404 else ("method_not_allowed", "Method not allowed.")
-                    await ApiShield.answer(send_with_extra, status, code, text)
+                    code, text = ("not_found", "No such API route.") if message["status"] == 404 else ("method_not_allowed", "Method not allowed.")
+                    await ApiShield.answer(send_with_extra, code, text)
                     return
                 message = {**message, "headers": [*message.get("headers", []), *(h for h in extra if h[0] not in names)]}
             await send(message)

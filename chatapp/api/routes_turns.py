@@ -3,7 +3,6 @@ and attaching to its live events (the resume route)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response

@@ -14,8 +14,8 @@ The tag is a locality key, not the access check: the query still filters
 on `search_user_id`, so two users whose ids share 8 digits each see only
 their own messages. SQLite: an external-content FTS5 table
 (`unicode61`, no stemming) that triggers keep in step with `messages`.
-Both are made by migration 0006 only; the model never names them, so they
-are left out of schema comparisons here.
+Both are made by migrations (0006, and 0010 for the owner tags); the model
+never names them, so they are left out of schema comparisons here.
 
 Both sides split words the same way: runs of letters and digits. The
 PostgreSQL parser alone would keep `oat-milk`, `bob@example.com` and URLs as
@@ -40,7 +40,10 @@ PG_VECTOR_EXPRESSION = f"{OWNED_TSVECTOR}({SEARCH_USER}, content)"
 # Both functions rewrite the text form PostgreSQL itself printed after its
 # own parsing, so a word is normalised once, by the same parser and
 # dictionary on both sides, and only the tag is added. In those forms a
-# lexeme is quoted, with '' for a quote and a doubled backslash.
+# lexeme is quoted, with '' for a quote and a doubled backslash. A lexeme
+# is at most 2046 bytes and the tag adds 8, so the longest words (2039+
+# bytes, which nobody searches for) are left out rather than let the
+# tagged form pass PostgreSQL's 2047-byte limit and fail the insert.
 PG_FUNCTIONS_DDL = (
     rf"""
     CREATE FUNCTION {OWNED_TSVECTOR}(owner uuid, body text) RETURNS tsvector
@@ -50,6 +53,7 @@ PG_FUNCTIONS_DDL = (
                 || CASE WHEN positions = '{{}}' THEN '' ELSE ':' || array_to_string(positions, ',') END,
             ' '), '')::tsvector
         FROM unnest(to_tsvector('simple'::regconfig, regexp_replace(body, '[[:punct:]]+', ' ', 'g')))
+        WHERE octet_length(lexeme) <= 2038
     $$""",
     rf"""
     CREATE FUNCTION {OWNED_TSQUERY}(owner uuid, query tsquery) RETURNS tsquery
