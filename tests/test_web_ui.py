@@ -26,10 +26,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect
 
 from chatapp.agent.offline import HELP_TEXT
-from chatapp.db.engine import make_engine
-from chatapp.services import tasks as task_service
 from tests.support.browser import (
-    CONVERSATION_URL, ERRANDS, PASSWORD, PHONE, SCREENSHOTS, STREAM_DELAY_MS, api_session, assistant_messages,
+    CONVERSATION_URL, ERRANDS, PASSWORD, PHONE, SCREENSHOTS, STREAM_DELAY_MS, assistant_messages,
     conversation_id, expect_dark, expect_light, log_in, new_email, open_context, record_fact, record_live, recorded,
     seed_tasks, send, shot, sidebar_rows, sign_up, start_long_reply, stored_messages, thread_texts, use_token,
     user_messages,
@@ -817,13 +815,7 @@ def test_screenshots_of_streaming_and_stopped_replies(browser: Browser, ui_app: 
     with open_context(browser, ui_app, color_scheme="light") as light:
         page = light.new_page()
         sign_up(page, email)
-        user_id, _headers = api_session(page)
-        engine = make_engine(ui_app.database_url)
-        try:
-            for title in STREAMING_TASKS:
-                task_service.add_task(engine, user_id=uuid.UUID(user_id), title=title)
-        finally:
-            engine.dispose()
+        seed_tasks(page, ui_app, STREAMING_TASKS)
         send(page, "Add task: Call mum on Sunday")
         stream_until_words(page, "what's on my list?")
         expect_light(page)
