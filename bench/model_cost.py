@@ -6,7 +6,11 @@ the Agents SDK runs on. This measures that cost for one model call, stock
 against chatapp's own model:
 
   stock   the SDK's `OpenAIChatCompletionsModel.stream_response`
-  fast    chatapp's `ChatCompletionsModel.stream_response`
+  fast    chatapp's `ChatCompletionsModel.stream_response` on the client's
+          default (httpx) transport
+  worker  the same model on the client a worker really uses
+          (chatapp/agent/provider_http.py: aiohttp, the body read at most
+          once per STREAM_READ_INTERVAL_MS, 100 ms by default)
 
 against a chat-completions server in a child process on 127.0.0.1 (so its CPU
 is not counted), which streams N tokens as `chat.completion.chunk` events.
@@ -151,10 +155,15 @@ def models(base_url: str) -> dict[str, Any]:
 
     from chatapp.agent.chat_completions import ChatCompletionsModel
 
+    from chatapp.agent.models import openai_client
+    from chatapp.config import Settings
+
     client = AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
+    worker = openai_client(Settings(openai_base_url=base_url))
     return {
         "stock": lambda tokens: OpenAIChatCompletionsModel(model=f"bench-{tokens}", openai_client=client),
         "fast": lambda tokens: ChatCompletionsModel(model=f"bench-{tokens}", openai_client=client),
+        "worker": lambda tokens: ChatCompletionsModel(model=f"bench-{tokens}", openai_client=worker),
     }
 
 

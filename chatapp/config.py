@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     turn_timeout_seconds: float = 60.0
     history_token_budget: int = 4000
     offline_stream_delay_ms: int = 0
+    # A provider's streamed reply is read at most this often: the tokens that
+    # arrived in between travel on as one piece (chatapp/agent/provider_http.py).
+    stream_read_interval_ms: int = 100
     db_pool_size: int = 10
     # psycopg will not wait less than 2 s for a connection; /chat then answers 503 within 2.5 s.
     db_connect_timeout_seconds: int = 2

@@ -6,6 +6,7 @@ tests/test_model_providers.py."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from openai.types.responses import (
 )
 
 from chatapp.agent.chat_completions import ChatCompletionsModel
+from chatapp.agent.provider_http import provider_http_client
 from chatapp.agent.chat_completions_stream import ChunkAssembler, split_events
 from tests.support.fake_openai import (
     FakeOpenAI,
@@ -37,8 +39,17 @@ from tests.support.fake_openai import (
 INPUT = [{"role": "user", "content": "hi"}]
 
 
-def model_for(fake: FakeOpenAI, **client_options: Any) -> ChatCompletionsModel:
-    client = AsyncOpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0, **client_options)
+@pytest.fixture(params=["httpx", "paced aiohttp"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every behaviour holds on the client's default transport and on the
+    one a worker uses (chatapp/agent/provider_http.py)."""
+    return request.param
+
+
+def model_for(fake: FakeOpenAI, transport: str, **client_options: Any) -> ChatCompletionsModel:
+    http_client = provider_http_client(0.05) if transport == "paced aiohttp" else None
+    client = AsyncOpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0, http_client=http_client,
+                         **client_options)
     return ChatCompletionsModel(model="fake-model", openai_client=client)
 
 
@@ -55,10 +66,10 @@ def completed(events: list[Any]) -> Response:
     return events[-1].response
 
 
-async def test_streamed_text_arrives_exactly_and_ends_in_response_completed(fake_openai: FakeOpenAI) -> None:
+async def test_streamed_text_arrives_exactly_and_ends_in_response_completed(fake_openai: FakeOpenAI, transport: str) -> None:
     text = "Nothing on your list yet. Want me to add something?"
     fake_openai.script(reply(text, pieces=12))
-    events = await stream(model_for(fake_openai))
+    events = await stream(model_for(fake_openai, transport))
     assert events[0].type == "response.created"
     deltas = [event.delta for event in events if isinstance(event, ResponseTextDeltaEvent)]
     assert 1 <= len(deltas) <= 12 and all(deltas) and "".join(deltas) == text
@@ -72,17 +83,17 @@ async def test_streamed_text_arrives_exactly_and_ends_in_response_completed(fake
     assert request.headers["authorization"] == "Bearer sk-test"
 
 
-async def test_usage_is_requested_when_asked_and_reported(fake_openai: FakeOpenAI) -> None:
+async def test_usage_is_requested_when_asked_and_reported(fake_openai: FakeOpenAI, transport: str) -> None:
     fake_openai.script(reply("Hi."))
-    events = await stream(model_for(fake_openai), ModelSettings(include_usage=True))
+    events = await stream(model_for(fake_openai, transport), ModelSettings(include_usage=True))
     usage = completed(events).usage
     assert usage is not None and (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (10, 5, 15)
     assert fake_openai.requests[0].body["stream_options"] == {"include_usage": True}
 
 
-async def test_streamed_tool_call_is_one_function_call_item(fake_openai: FakeOpenAI) -> None:
+async def test_streamed_tool_call_is_one_function_call_item(fake_openai: FakeOpenAI, transport: str) -> None:
     fake_openai.script(tool_call("add_task", {"title": "Buy groceries"}, call_id="call_x1"))
-    events = await stream(model_for(fake_openai))
+    events = await stream(model_for(fake_openai, transport))
     [call] = completed(events).output
     assert isinstance(call, ResponseFunctionToolCall)
     assert (call.call_id, call.name, call.arguments) == ("call_x1", "add_task", '{"title": "Buy groceries"}')
@@ -93,15 +104,15 @@ async def test_streamed_tool_call_is_one_function_call_item(fake_openai: FakeOpe
     ]
 
 
-async def test_empty_reply_completes_with_no_output(fake_openai: FakeOpenAI) -> None:
+async def test_empty_reply_completes_with_no_output(fake_openai: FakeOpenAI, transport: str) -> None:
     fake_openai.script(reply(""), malformed("no_choices"))
     for _ in range(2):
-        assert completed(await stream(model_for(fake_openai))).output == []
+        assert completed(await stream(model_for(fake_openai, transport))).output == []
 
 
-async def test_get_response_is_a_plain_request(fake_openai: FakeOpenAI) -> None:
+async def test_get_response_is_a_plain_request(fake_openai: FakeOpenAI, transport: str) -> None:
     fake_openai.script(reply("Plain."), tool_call("list_tasks", {"status": "all"}, call_id="call_p1"))
-    model = model_for(fake_openai)
+    model = model_for(fake_openai, transport)
 
     async def respond() -> Any:
         return await model.get_response(
@@ -121,23 +132,23 @@ async def test_get_response_is_a_plain_request(fake_openai: FakeOpenAI) -> None:
     [(401, openai.AuthenticationError), (429, openai.RateLimitError), (500, openai.InternalServerError),
      (503, openai.InternalServerError)],
 )
-async def test_http_errors_are_the_clients_errors(fake_openai: FakeOpenAI, status: int, error: type) -> None:
+async def test_http_errors_are_the_clients_errors(fake_openai: FakeOpenAI, transport: str, status: int, error: type) -> None:
     fake_openai.script(failure(status))
     with pytest.raises(error):
-        await stream(model_for(fake_openai))
+        await stream(model_for(fake_openai, transport))
     assert len(fake_openai.requests) == 1  # not retried
 
 
-async def test_malformed_chunk_fails_the_call(fake_openai: FakeOpenAI) -> None:
+async def test_malformed_chunk_fails_the_call(fake_openai: FakeOpenAI, transport: str) -> None:
     fake_openai.script(malformed("invalid_json"))
     with pytest.raises(ValueError):
-        await stream(model_for(fake_openai))
+        await stream(model_for(fake_openai, transport))
 
 
-async def test_a_hanging_provider_times_out_with_the_clients_error(fake_openai: FakeOpenAI) -> None:
+async def test_a_hanging_provider_times_out_with_the_clients_error(fake_openai: FakeOpenAI, transport: str) -> None:
     fake_openai.script(hang())
     with pytest.raises(openai.APITimeoutError):
-        await stream(model_for(fake_openai, timeout=0.3))
+        await stream(model_for(fake_openai, transport, timeout=0.3))
 
 
 def test_events_are_split_on_any_line_end_with_comments_and_fields_skipped() -> None:
@@ -159,3 +170,25 @@ def test_deltas_of_one_batch_become_one_event() -> None:
     deltas = [event.delta for event in events if isinstance(event, ResponseTextDeltaEvent)]
     assert deltas == ["".join(f"w{i} " for i in range(10)), "end"]
     assert completed(events).output[0].content[0].text == deltas[0] + "end"  # type: ignore[union-attr]
+
+
+async def test_a_provider_that_refuses_connections_is_the_clients_connection_error(transport: str) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    client = AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test", max_retries=0,
+                         http_client=provider_http_client(0.05) if transport == "paced aiohttp" else None)
+    with pytest.raises(openai.APIConnectionError):
+        await stream(ChatCompletionsModel(model="fake-model", openai_client=client))
+
+
+async def test_the_paced_transport_hands_over_a_burst_of_tokens_as_one_piece(fake_openai: FakeOpenAI) -> None:
+    # Twelve deltas a few milliseconds apart; reads at most once a second:
+    # the first read is not held, the rest wait for the second.
+    text = "one two three four five six seven eight nine ten eleven twelve"
+    fake_openai.script(reply(text, pieces=12))
+    client = AsyncOpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
+                         http_client=provider_http_client(1.0))
+    events = await stream(ChatCompletionsModel(model="fake-model", openai_client=client))
+    deltas = [event.delta for event in events if isinstance(event, ResponseTextDeltaEvent)]
+    assert "".join(deltas) == text and len(deltas) <= 2

@@ -11,6 +11,7 @@ from agents.models.interface import Model
 from openai import AsyncOpenAI
 
 from chatapp.agent.chat_completions import ChatCompletionsModel
+from chatapp.agent.provider_http import provider_http_client
 from chatapp.config import Settings
 
 
@@ -20,7 +21,8 @@ def openai_client(settings: Settings) -> AsyncOpenAI | None:
     turn fast, and the person can retry."""
     if not settings.openai_base_url and not settings.openai_api_key:
         return None
-    return AsyncOpenAI(base_url=settings.openai_base_url, api_key=settings.openai_api_key or "not-needed", max_retries=0)
+    return AsyncOpenAI(base_url=settings.openai_base_url, api_key=settings.openai_api_key or "not-needed", max_retries=0,
+                       http_client=provider_http_client(settings.stream_read_interval_ms / 1000))
 
 
 def select_model(settings: Settings, client: AsyncOpenAI | None = None) -> Model:

@@ -7,7 +7,9 @@ that finds no events (a dead worker, an expired stream) asks the database.
 - `RedisTurnBus` (REDIS_URL set): one Redis Stream per turn, so a follower
   on any worker replays what was produced so far and then follows live; it
   expires 30 minutes after its last event while running and 5 minutes after
-  the turn ends. A stop request is a key the running turn polls.
+  the turn ends. A stop request is a key the running turn's worker polls.
+  The worker running a turn also keeps its events in memory while it runs,
+  for the follower beside it.
 - `MemoryTurnBus` (no REDIS_URL: zero-config, one worker): the same contract
   in process memory.
 """
@@ -15,6 +17,7 @@ that finds no events (a dead worker, an expired stream) asks the database.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -28,12 +31,19 @@ from chatapp.services.turn_events import FINAL, TurnEvent, decode, encode
 RUNNING_TTL_SECONDS = 30 * 60
 ENDED_TTL_SECONDS = 5 * 60
 STOP_POLL_SECONDS = 0.2
+LOCAL_ENDED_TTL_SECONDS = 10.0
+EXPIRY_RENEW_SECONDS = 60.0
 
 
 BusError = RedisError  # what a shared bus raises when it cannot be reached
 
 
 class TurnBus(Protocol):
+    def starting(self, turn_id: uuid.UUID) -> None:
+        """This worker is about to run the turn: a follower here reads its
+        events from memory, from the first one on."""
+        ...
+
     async def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None: ...
 
     def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
@@ -57,25 +67,35 @@ class TurnBus(Protocol):
 @dataclass
 class _Channel:
     events: list[TurnEvent] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Resolved by the next publish, then replaced: followers wait on it with
+    # `asyncio.wait`, which (unlike `wait_for` on an event) makes no task
+    # and cancels nothing, once per published batch per follower.
+    changed: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class MemoryTurnBus:
-    def __init__(self) -> None:
+    def __init__(self, *, ended_ttl_seconds: float = ENDED_TTL_SECONDS) -> None:
         self._channels: dict[uuid.UUID, _Channel] = {}
         self._stops: dict[uuid.UUID, asyncio.Event] = {}
+        self._ended_ttl_seconds = ended_ttl_seconds
 
     def _channel(self, turn_id: uuid.UUID) -> _Channel:
         return self._channels.setdefault(turn_id, _Channel())
 
+    def starting(self, turn_id: uuid.UUID) -> None:
+        self._channel(turn_id)
+
+    def runs_here(self, turn_id: uuid.UUID) -> bool:
+        return turn_id in self._channels
+
     async def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
         channel = self._channel(turn_id)
         channel.events.extend(events)
-        channel.changed.set()
-        channel.changed = asyncio.Event()
+        channel.changed.set_result(None)
+        channel.changed = asyncio.get_running_loop().create_future()
         if any(isinstance(event, FINAL) for event in events):
             self._stops.pop(turn_id, None)
-            asyncio.get_running_loop().call_later(ENDED_TTL_SECONDS, self._channels.pop, turn_id, None)
+            asyncio.get_running_loop().call_later(self._ended_ttl_seconds, self._channels.pop, turn_id, None)
 
     async def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
         seen = 0
@@ -88,9 +108,8 @@ class MemoryTurnBus:
                     yield event
                     if isinstance(event, FINAL):
                         return
-                try:
-                    await asyncio.wait_for(channel.changed.wait(), idle_seconds)
-                except TimeoutError:
+                changed, _ = await asyncio.wait((channel.changed,), timeout=idle_seconds)
+                if not changed:
                     yield None
         finally:
             # A follower of a turn this process never ran leaves nothing behind.
@@ -113,11 +132,30 @@ class MemoryTurnBus:
 
 
 class RedisTurnBus:
+    """Redis for what another worker needs; memory for what this one has.
+
+    A streamed batch goes out in one pipeline with every other turn's. The
+    follower on the worker that runs the turn (the `/chat/stream` request
+    that started it, nearly always) reads the same events from memory, so
+    it adds no round trip per batch; a follower elsewhere (a reload, another
+    tab) reads the Redis stream. Stop requests of every turn running here
+    are checked in one MGET per poll, not one request per turn."""
+
     def __init__(self, url: str) -> None:
         from redis.asyncio import Redis
 
         # Short timeouts: a Redis outage must cost a turn milliseconds, not hang it.
         self._redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+        # Kept briefly after the turn ends, for a follower that is just arriving here.
+        self._here = MemoryTurnBus(ended_ttl_seconds=LOCAL_ENDED_TTL_SECONDS)
+        self._stops: dict[uuid.UUID, asyncio.Future[None]] = {}
+        self._stop_watch: asyncio.Task[None] | None = None
+        self._expiry_set: dict[uuid.UUID, float] = {}  # when each running turn's stream expiry was last set
+        self._outbox: list[tuple[uuid.UUID, list[TurnEvent]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def starting(self, turn_id: uuid.UUID) -> None:
+        self._here.starting(turn_id)
 
     @staticmethod
     def _events_key(turn_id: uuid.UUID) -> str:
@@ -128,15 +166,48 @@ class RedisTurnBus:
         return f"chatapp:turn:{turn_id}:stop"
 
     async def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
-        key = self._events_key(turn_id)
-        ended = any(isinstance(event, FINAL) for event in events)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.xadd(key, {"e": encode(event)})
-            pipe.expire(key, ENDED_TTL_SECONDS if ended else RUNNING_TTL_SECONDS)
-            await pipe.execute()
+        """Into memory for the follower here at once; to Redis with the
+        batches of every other turn running here, in one pipeline: while one
+        pipeline is on the wire the next gathers, so at any load a worker
+        makes one round trip at a time, not one per turn per batch."""
+        if self._here.runs_here(turn_id):
+            await self._here.publish(turn_id, events)
+        self._outbox.append((turn_id, events))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            now = time.monotonic()
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for turn_id, events in batch:
+                        key = self._events_key(turn_id)
+                        for event in events:
+                            pipe.xadd(key, {"e": encode(event)})
+                        ended = any(isinstance(event, FINAL) for event in events)
+                        # Set on the first batch, renewed once a minute and at the end.
+                        if ended or now - self._expiry_set.get(turn_id, float("-inf")) >= EXPIRY_RENEW_SECONDS:
+                            pipe.expire(key, ENDED_TTL_SECONDS if ended else RUNNING_TTL_SECONDS)
+                            if ended:
+                                self._expiry_set.pop(turn_id, None)
+                            else:
+                                self._expiry_set[turn_id] = now
+                    await pipe.execute()
+            except RedisError:
+                pass  # best effort: followers elsewhere fall back to the database
+
+    async def _written(self) -> None:
+        """Until every batch published so far is in Redis (or given up)."""
+        if self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     async def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
+        if self._here.runs_here(turn_id):
+            async for event in self._here.follow(turn_id, idle_seconds=idle_seconds):
+                yield event
+            return
         key = self._events_key(turn_id)
         last = "0-0"
         while True:
@@ -158,19 +229,44 @@ class RedisTurnBus:
         """Returns only when a stop was really asked for: an unreachable
         Redis must never read as "stop" (the turn runs on, unstoppable
         until Redis is back)."""
-        key = self._stop_key(turn_id)
+        stopped = asyncio.get_running_loop().create_future()
+        self._stops[turn_id] = stopped
+        if self._stop_watch is None or self._stop_watch.done():
+            self._stop_watch = asyncio.create_task(self._watch_stops())
+        try:
+            await stopped
+        finally:
+            if self._stops.get(turn_id) is stopped:
+                del self._stops[turn_id]
+
+    async def _watch_stops(self) -> None:
+        """Every poll, one MGET over the stop keys of all the turns waiting here."""
         while True:
-            try:
-                if await self._redis.exists(key):
-                    return
-            except RedisError:
-                pass
             await asyncio.sleep(STOP_POLL_SECONDS)
+            waiting = list(self._stops.items())
+            if not waiting:
+                continue
+            try:
+                found = await self._redis.mget([self._stop_key(turn_id) for turn_id, _ in waiting])
+            except RedisError:
+                continue
+            for (_, stopped), value in zip(waiting, found):
+                if value is not None and not stopped.done():
+                    stopped.set_result(None)
 
     async def forget(self, turn_id: uuid.UUID) -> None:
+        await self._here.forget(turn_id)
+        await self._written()
         await self._redis.delete(self._events_key(turn_id), self._stop_key(turn_id))
 
     async def close(self) -> None:
+        await self._written()
+        if self._stop_watch is not None:
+            self._stop_watch.cancel()
+            try:
+                await self._stop_watch
+            except asyncio.CancelledError:
+                pass
         await self._redis.aclose()
 
 

@@ -213,7 +213,7 @@ class EventPublisher:
         self._sent = 0  # parts already handed to the bus
         self._pending: list[TurnEvent] = []
         self._wake = asyncio.Event()
-        self._closing = asyncio.Event()
+        self._interval: asyncio.Future[None] | None = None
         self._closed = False
         self._task = asyncio.create_task(self._run())
 
@@ -232,7 +232,8 @@ class EventPublisher:
 
     async def close(self) -> None:
         self._closed = True
-        self._closing.set()
+        if self._interval is not None:
+            _resolve(self._interval)
         self._wake.set()
         await self._task
 
@@ -250,10 +251,24 @@ class EventPublisher:
             if self._closed and not self._pending and self._sent == len(self._parts):
                 return
             if not self._closed:  # let text gather, but never delay the end
-                try:
-                    await asyncio.wait_for(self._closing.wait(), PUBLISH_INTERVAL_SECONDS)
-                except TimeoutError:
-                    pass
+                await self._gather()
+
+    async def _gather(self) -> None:
+        """Wait out the publish interval, or until `close`. A timer on a bare
+        future, not `wait_for`: that costs a task, a cancellation and its
+        wait on every publish, once per token at a steady model's pace."""
+        loop = asyncio.get_running_loop()
+        self._interval = loop.create_future()
+        timer = loop.call_later(PUBLISH_INTERVAL_SECONDS, _resolve, self._interval)
+        try:
+            await self._interval
+        finally:
+            timer.cancel()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def turn_failure(error: BaseException, *, conversation_id: uuid.UUID, settings: Settings) -> ServiceError:
@@ -420,6 +435,7 @@ async def launch(parts: AppParts, started: StartedTurn, *, user_id: uuid.UUID) -
             await parts.bus.forget(started.answer.id)
         except BusError:
             pass  # best effort: followers fall back to the database
+    parts.bus.starting(started.answer.id)
     task = asyncio.create_task(TurnRun(parts, started, user_id=user_id).run())
     inflight.track(task)
     return task

@@ -1,0 +1,78 @@
+"""The HTTP client a worker reaches its model provider with: the official
+client's aiohttp transport, reading a streamed body at a steady pace.
+
+A streamed reply is a token every few tens of milliseconds for seconds on
+end, and a worker holds hundreds of them. Read token by token, each one
+costs a full trip through Python: the event loop's wake-up, httpcore's
+pure-Python HTTP/1.1 parser, a generator per layer, then an event for the
+runner, the turn bus and the browser. So:
+
+- aiohttp (the transport behind the official `DefaultAioHttpClient`) reads
+  the socket and decodes the chunked body in C (llhttp) into a buffer, with
+  the connection pool, timeouts and the client's error types unchanged;
+- the body is taken from that buffer at most once per `interval`: whatever
+  arrived in the meantime, one token or forty, travels on as one piece, so
+  the per-token work left in Python is aiohttp's buffer append. A reply's
+  text reaches the person at most `interval` later than the model wrote it.
+
+The first read of a response is never held, so the time to the first token
+is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx2
+from aiohttp import ClientResponse
+from openai import DEFAULT_TIMEOUT
+from openai._vendor.httpx_aiohttp import AiohttpTransport, Httpx2AiohttpClient
+from openai._vendor.httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
+
+# One worker may stream this many model calls at once; aiohttp's own default
+# (100) would cap a worker's turns in flight far below what its CPU holds.
+MAX_CONNECTIONS = 10_000
+
+
+class PacedResponseStream(AiohttpResponseStream):
+    """A response body read from aiohttp's buffer at most once per `interval`."""
+
+    def __init__(self, aiohttp_response: ClientResponse, interval: float) -> None:
+        super().__init__(aiohttp_response)
+        self._interval = interval
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        content = self._aiohttp_response.content
+        next_read = 0.0
+        with map_aiohttp_exceptions():
+            while True:
+                wait = next_read - loop.time()
+                if wait > 0 and not content.at_eof():  # the end is never held
+                    await asyncio.sleep(wait)
+                data = await content.readany()
+                if not data:
+                    return
+                next_read = loop.time() + self._interval
+                yield data
+
+
+class PacedAiohttpTransport(AiohttpTransport):
+    def __init__(self, interval: float, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._interval = interval
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await super().handle_async_request(request)
+        assert isinstance(response.stream, AiohttpResponseStream)
+        response.stream = PacedResponseStream(response.stream._aiohttp_response, self._interval)
+        return response
+
+
+def provider_http_client(interval_seconds: float) -> httpx2.AsyncClient:
+    """What `AsyncOpenAI(http_client=...)` gets: the client's own defaults
+    (timeouts, redirects) on the paced aiohttp transport."""
+    limits = httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=1_000)
+    transport = PacedAiohttpTransport(interval_seconds, limits=limits)
+    return Httpx2AiohttpClient(transport=transport, timeout=DEFAULT_TIMEOUT, limits=limits, follow_redirects=True)
