@@ -149,7 +149,8 @@ class ChildServer:
 # --------------------------------------------------------------------------- #
 
 
-def models(base_url: str) -> dict[str, Any]:
+def models(base_url: str) -> tuple[dict[str, Any], list[Any]]:
+    """The model factories, and the clients to close once measured."""
     from agents import OpenAIChatCompletionsModel
     from openai import AsyncOpenAI
 
@@ -164,7 +165,7 @@ def models(base_url: str) -> dict[str, Any]:
         "stock": lambda tokens: OpenAIChatCompletionsModel(model=f"bench-{tokens}", openai_client=client),
         "fast": lambda tokens: ChatCompletionsModel(model=f"bench-{tokens}", openai_client=client),
         "worker": lambda tokens: ChatCompletionsModel(model=f"bench-{tokens}", openai_client=worker),
-    }
+    }, [client, worker]
 
 
 async def one_call(model: Any) -> tuple[str, int]:
@@ -211,7 +212,7 @@ async def check_same_text(factories: dict[str, Any]) -> None:
 
 
 async def measure(base_url: str, calls: int, repeats: int) -> list[dict[str, Any]]:
-    factories = models(base_url)
+    factories, clients = models(base_url)
     await check_same_text(factories)
     samples: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     for _ in range(repeats):  # interleave so machine noise hits every variant alike
@@ -219,6 +220,8 @@ async def measure(base_url: str, calls: int, repeats: int) -> list[dict[str, Any
             for tokens in (SHORT, LONG):
                 count = calls if tokens == SHORT else max(calls // 4, 5)
                 samples.setdefault((name, tokens), []).append(await cpu_per_call(factory(tokens), count))
+    for client in clients:
+        await client.close()
     rows = []
     for name in factories:
         short = [sample[0] for sample in samples[(name, SHORT)]]
@@ -264,6 +267,9 @@ def main() -> None:
             print(f"{stream_mode:<6} {row['model']:<6} {row['cpu_ms_per_call_40']:>15.2f} "
                   f"{row['cpu_ms_per_call_400']:>16.2f} {row['cpu_ms_per_further_token']:>17.4f} "
                   f"{row['text_deltas_per_call_40']:>6.0f}/{row['text_deltas_per_call_400']:<7.0f}")
+    worker = next(row for row in results["paced"] if row["model"] == "worker")
+    print(f"the worker's model, paced: {worker['cpu_ms_per_call_40']:.2f} ms per 40-token call (bar 10), "
+          f"{worker['cpu_ms_per_further_token']:.4f} ms per further token (bar 0.1)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},

@@ -10,6 +10,8 @@ task (a mounted app's own lifespan never runs) and hands the parts to the UI.
 
 from __future__ import annotations
 
+import gc
+
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -158,7 +160,17 @@ async def serving(api: FastAPI) -> AsyncIterator[AppParts]:
         api.state.parts = parts
         api.state.chatkit = ChatappChatKitServer(parts)
         async with api.state.mcp_server.session_manager.run():
+            settle_the_heap()
             yield parts
+
+
+def settle_the_heap() -> None:
+    """Everything made at start (the modules, Reflex's compiled app, the
+    parts) lives as long as the worker. `gc.freeze` moves it out of the
+    collector's reach: a full collection otherwise walks all of it, a pause
+    of the whole event loop that lands on whichever turns are in flight."""
+    gc.collect()
+    gc.freeze()
 
 
 @asynccontextmanager

@@ -1,0 +1,108 @@
+"""The Redis turn bus between two workers (two bus instances on one real
+Redis): every event reaches a follower on the other worker in order, the
+follower beside a running turn reads it from memory, one worker's stop
+reaches the turn another runs, and a rerun's `forget` leaves nothing of
+the earlier run behind."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chatapp.services.bus import RedisTurnBus
+from chatapp.services.errors import AgentFailed
+from chatapp.services.turn_events import TextDelta, TurnEvent, TurnFailed
+
+FINAL = TurnFailed(AgentFailed("The assistant stopped without an answer."))
+
+
+@pytest.fixture
+async def workers(redis_url: str) -> AsyncIterator[tuple[RedisTurnBus, RedisTurnBus]]:
+    here, there = RedisTurnBus(redis_url), RedisTurnBus(redis_url)
+    yield here, there
+    await here.close()
+    await there.close()
+
+
+async def followed(bus: RedisTurnBus, turn_id: uuid.UUID) -> list[TurnEvent]:
+    events: list[TurnEvent] = []
+    async with asyncio.timeout(20):
+        async for event in bus.follow(turn_id, idle_seconds=5):
+            assert event is not None, "the bus went quiet before the final event"
+            events.append(event)
+    return events
+
+
+def texts(events: list[TurnEvent]) -> list[str]:
+    return [event.delta for event in events if isinstance(event, TextDelta)]
+
+
+async def test_a_follower_on_another_worker_gets_every_turns_events_in_order(
+    workers: tuple[RedisTurnBus, RedisTurnBus],
+) -> None:
+    here, there = workers
+    turns = [uuid.uuid4() for _ in range(40)]
+
+    async def run(turn_id: uuid.UUID) -> None:
+        here.starting(turn_id)
+        for index in range(10):
+            await here.publish(turn_id, [TextDelta(f"{index} ")])
+            await asyncio.sleep(0)
+        await here.publish(turn_id, [FINAL])
+
+    await asyncio.gather(*(run(turn_id) for turn_id in turns))
+    for turn_id in turns:
+        events = await followed(there, turn_id)
+        assert texts(events) == [f"{index} " for index in range(10)] and isinstance(events[-1], TurnFailed)
+
+
+async def test_the_follower_beside_a_running_turn_reads_it_from_memory() -> None:
+    bus = RedisTurnBus("redis://127.0.0.1:9/0")  # nothing listens there: Redis is down
+    turn_id = uuid.uuid4()
+    bus.starting(turn_id)
+    follower = asyncio.create_task(followed(bus, turn_id))
+    await bus.publish(turn_id, [TextDelta("Hello")])
+    await bus.publish(turn_id, [TextDelta(" there"), FINAL])
+    events = await follower
+    await bus.close()
+    assert texts(events) == ["Hello", " there"] and isinstance(events[-1], TurnFailed)
+
+
+async def test_a_late_follower_beside_the_turn_replays_it_from_the_first_event(
+    workers: tuple[RedisTurnBus, RedisTurnBus],
+) -> None:
+    here, _ = workers
+    turn_id = uuid.uuid4()
+    here.starting(turn_id)
+    await here.publish(turn_id, [TextDelta("a")])
+    await here.publish(turn_id, [TextDelta("b"), FINAL])
+    assert texts(await followed(here, turn_id)) == ["a", "b"]
+
+
+async def test_a_stop_asked_on_one_worker_ends_only_that_turn_on_the_other(
+    workers: tuple[RedisTurnBus, RedisTurnBus],
+) -> None:
+    here, there = workers
+    stopped, running = uuid.uuid4(), uuid.uuid4()
+    waits = {turn_id: asyncio.create_task(here.wait_for_stop(turn_id)) for turn_id in (stopped, running)}
+    await there.request_stop(stopped)
+    async with asyncio.timeout(10):
+        await waits[stopped]
+    await asyncio.sleep(0.5)  # two more polls of the stop keys
+    assert not waits[running].done()
+    waits[running].cancel()
+
+
+async def test_forget_leaves_no_event_of_the_earlier_run(workers: tuple[RedisTurnBus, RedisTurnBus]) -> None:
+    here, there = workers
+    turn_id = uuid.uuid4()
+    here.starting(turn_id)
+    await here.publish(turn_id, [TextDelta("first run"), FINAL])
+    await here.forget(turn_id)
+    here.starting(turn_id)
+    await here.publish(turn_id, [TextDelta("second run"), FINAL])
+    assert texts(await followed(there, turn_id)) == ["second run"]
+    assert texts(await followed(here, turn_id)) == ["second run"]
