@@ -3,10 +3,12 @@ running loop, and closed when the app stops."""
 
 from __future__ import annotations
 
+import gc
 import uuid
 
 from sqlalchemy import Engine
 
+from chatapp.api.app import create_api, serving
 from chatapp.config import Settings
 from chatapp.services.bus import MemoryTurnBus, RedisTurnBus
 from chatapp.services.parts import open_parts
@@ -48,3 +50,10 @@ async def test_closing_the_parts_leaves_the_engine_to_its_owner(engine: Engine) 
         pass
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+async def test_while_serving_the_start_up_heap_is_out_of_the_collectors_reach(engine: Engine) -> None:
+    api = create_api(engine, settings=Settings())
+    async with serving(api):
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0

@@ -13,8 +13,8 @@ from __future__ import annotations
 import gc
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
@@ -159,18 +159,24 @@ async def serving(api: FastAPI) -> AsyncIterator[AppParts]:
     async with open_parts(api.state.settings, api.state.engine) as parts:
         api.state.parts = parts
         api.state.chatkit = ChatappChatKitServer(parts)
-        async with api.state.mcp_server.session_manager.run():
-            settle_the_heap()
+        async with api.state.mcp_server.session_manager.run(), settled_heap():
             yield parts
 
 
-def settle_the_heap() -> None:
+@contextmanager
+def settled_heap() -> Iterator[None]:
     """Everything made at start (the modules, Reflex's compiled app, the
     parts) lives as long as the worker. `gc.freeze` moves it out of the
     collector's reach: a full collection otherwise walks all of it, a pause
-    of the whole event loop that lands on whichever turns are in flight."""
+    of the whole event loop that lands on whichever turns are in flight
+    (first-event p99 at 10 starts a second: 275 ms before, 51 ms after).
+    Given back on the way out, for a process that goes on after serving."""
     gc.collect()
     gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @asynccontextmanager
