@@ -159,8 +159,9 @@ async def serving(api: FastAPI) -> AsyncIterator[AppParts]:
     async with open_parts(api.state.settings, api.state.engine) as parts:
         api.state.parts = parts
         api.state.chatkit = ChatappChatKitServer(parts)
-        async with api.state.mcp_server.session_manager.run(), settled_heap():
-            yield parts
+        async with api.state.mcp_server.session_manager.run():
+            with settled_heap():
+                yield parts
 
 
 @contextmanager
