@@ -106,3 +106,20 @@ async def test_forget_leaves_no_event_of_the_earlier_run(workers: tuple[RedisTur
     await here.publish(turn_id, [TextDelta("second run"), FINAL])
     assert texts(await followed(there, turn_id)) == ["second run"]
     assert texts(await followed(here, turn_id)) == ["second run"]
+
+
+async def test_a_rerun_soon_after_the_first_run_keeps_its_events_beside_it(redis_url: str) -> None:
+    bus = RedisTurnBus(redis_url)
+    bus._here._ended_ttl_seconds = 0.2  # the first run's memory copy expires while the rerun runs
+    turn_id = uuid.uuid4()
+    bus.starting(turn_id)
+    await bus.publish(turn_id, [TextDelta("first run"), FINAL])
+    await bus.forget(turn_id)
+    bus.starting(turn_id)
+    follower = asyncio.create_task(followed(bus, turn_id))
+    await bus.publish(turn_id, [TextDelta("second ")])
+    await asyncio.sleep(0.5)
+    await bus.publish(turn_id, [TextDelta("run"), FINAL])
+    events = await follower
+    await bus.close()
+    assert texts(events) == ["second ", "run"]

@@ -95,7 +95,13 @@ class MemoryTurnBus:
         channel.changed = asyncio.get_running_loop().create_future()
         if any(isinstance(event, FINAL) for event in events):
             self._stops.pop(turn_id, None)
-            asyncio.get_running_loop().call_later(self._ended_ttl_seconds, self._channels.pop, turn_id, None)
+            asyncio.get_running_loop().call_later(self._ended_ttl_seconds, self._drop, turn_id, channel)
+
+    def _drop(self, turn_id: uuid.UUID, channel: _Channel) -> None:
+        """An ended run's events, unless a rerun under the same id has
+        started a channel of its own since."""
+        if self._channels.get(turn_id) is channel:
+            del self._channels[turn_id]
 
     async def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
         seen = 0
