@@ -6,6 +6,7 @@ tests/test_model_providers.py."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -46,10 +47,21 @@ def transport(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+OPEN_CLIENTS: list[AsyncOpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_clients() -> AsyncIterator[None]:
+    yield
+    while OPEN_CLIENTS:
+        await OPEN_CLIENTS.pop().close()
+
+
 def model_for(fake: FakeOpenAI, transport: str, **client_options: Any) -> ChatCompletionsModel:
     http_client = provider_http_client(0.05) if transport == "paced aiohttp" else None
     client = AsyncOpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0, http_client=http_client,
                          **client_options)
+    OPEN_CLIENTS.append(client)
     return ChatCompletionsModel(model="fake-model", openai_client=client)
 
 
@@ -178,6 +190,7 @@ async def test_a_provider_that_refuses_connections_is_the_clients_connection_err
         port = closed.getsockname()[1]
     client = AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test", max_retries=0,
                          http_client=provider_http_client(0.05) if transport == "paced aiohttp" else None)
+    OPEN_CLIENTS.append(client)
     with pytest.raises(openai.APIConnectionError):
         await stream(ChatCompletionsModel(model="fake-model", openai_client=client))
 
@@ -189,6 +202,30 @@ async def test_the_paced_transport_hands_over_a_burst_of_tokens_as_one_piece(fak
     fake_openai.script(reply(text, pieces=12))
     client = AsyncOpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0,
                          http_client=provider_http_client(1.0))
+    OPEN_CLIENTS.append(client)
     events = await stream(ChatCompletionsModel(model="fake-model", openai_client=client))
     deltas = [event.delta for event in events if isinstance(event, ResponseTextDeltaEvent)]
     assert "".join(deltas) == text and len(deltas) <= 2
+
+
+async def test_the_workers_client_goes_through_a_proxy_named_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    request_lines: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_lines.append(await reader.readline())
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = AsyncOpenAI(base_url="http://provider.invalid/v1", api_key="sk-test", max_retries=0,
+                         http_client=provider_http_client(0.05))
+    try:
+        with pytest.raises(openai.APIError):
+            await stream(ChatCompletionsModel(model="fake-model", openai_client=client))
+    finally:
+        await client.close()
+        server.close()
+    assert request_lines == [b"POST http://provider.invalid/v1/chat/completions HTTP/1.1\r\n"]

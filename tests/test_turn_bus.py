@@ -62,13 +62,70 @@ async def test_a_follower_on_another_worker_gets_every_turns_events_in_order(
 async def test_the_follower_beside_a_running_turn_reads_it_from_memory() -> None:
     bus = RedisTurnBus("redis://127.0.0.1:9/0")  # nothing listens there: Redis is down
     turn_id = uuid.uuid4()
-    bus.starting(turn_id)
-    follower = asyncio.create_task(followed(bus, turn_id))
-    await bus.publish(turn_id, [TextDelta("Hello")])
-    await bus.publish(turn_id, [TextDelta(" there"), FINAL])
-    events = await follower
-    await bus.close()
+    try:
+        bus.starting(turn_id)
+        follower = asyncio.create_task(followed(bus, turn_id))
+        await bus.publish(turn_id, [TextDelta("Hello")])
+        await bus.publish(turn_id, [TextDelta(" there"), FINAL])
+        events = await follower
+    finally:
+        await bus.close()
     assert texts(events) == ["Hello", " there"] and isinstance(events[-1], TurnFailed)
+
+
+async def test_a_follower_that_leaves_before_the_first_event_leaves_the_turn_in_memory() -> None:
+    bus = RedisTurnBus("redis://127.0.0.1:9/0")  # Redis is down: only memory can carry the events
+    turn_id = uuid.uuid4()
+    try:
+        bus.starting(turn_id)
+        early = asyncio.create_task(followed(bus, turn_id))
+        await asyncio.sleep(0.05)
+        early.cancel()
+        await asyncio.gather(early, return_exceptions=True)
+        follower = asyncio.create_task(followed(bus, turn_id))
+        await bus.publish(turn_id, [TextDelta("still here"), FINAL])
+        assert texts(await follower) == ["still here"]
+    finally:
+        await bus.close()
+
+
+async def test_a_rerun_on_another_worker_is_never_answered_with_the_earlier_run(
+    workers: tuple[RedisTurnBus, RedisTurnBus],
+) -> None:
+    first, second = workers
+    turn_id = uuid.uuid4()
+    first.starting(turn_id)
+    await first.publish(turn_id, [TextDelta("old answer"), FINAL])
+    await first._written()
+    await second.forget(turn_id)
+    second.starting(turn_id)
+    await second.publish(turn_id, [TextDelta("new answer"), FINAL])
+    assert texts(await followed(first, turn_id)) == ["new answer"]
+
+
+async def test_forget_does_not_wait_for_the_batches_other_turns_publish_after_it(
+    workers: tuple[RedisTurnBus, RedisTurnBus],
+) -> None:
+    here, _ = workers
+    busy = True
+
+    async def keep_publishing() -> None:
+        turn_id = uuid.uuid4()
+        here.starting(turn_id)
+        for _ in range(20_000):  # bounded; stopped as soon as forget returns
+            if not busy:
+                return
+            await here.publish(turn_id, [TextDelta("x")])
+            await asyncio.sleep(0)
+
+    publishers = [asyncio.create_task(keep_publishing()) for _ in range(20)]
+    await asyncio.sleep(0.2)
+    try:
+        async with asyncio.timeout(5):
+            await here.forget(uuid.uuid4())
+    finally:
+        busy = False
+        await asyncio.gather(*publishers)
 
 
 async def test_a_late_follower_beside_the_turn_replays_it_from_the_first_event(
@@ -94,6 +151,7 @@ async def test_a_stop_asked_on_one_worker_ends_only_that_turn_on_the_other(
     await asyncio.sleep(0.5)  # two more polls of the stop keys
     assert not waits[running].done()
     waits[running].cancel()
+    await asyncio.gather(waits[running], return_exceptions=True)
 
 
 async def test_forget_leaves_no_event_of_the_earlier_run(workers: tuple[RedisTurnBus, RedisTurnBus]) -> None:
@@ -112,14 +170,16 @@ async def test_a_rerun_soon_after_the_first_run_keeps_its_events_beside_it(redis
     bus = RedisTurnBus(redis_url)
     bus._here._ended_ttl_seconds = 0.2  # the first run's memory copy expires while the rerun runs
     turn_id = uuid.uuid4()
-    bus.starting(turn_id)
-    await bus.publish(turn_id, [TextDelta("first run"), FINAL])
-    await bus.forget(turn_id)
-    bus.starting(turn_id)
-    follower = asyncio.create_task(followed(bus, turn_id))
-    await bus.publish(turn_id, [TextDelta("second ")])
-    await asyncio.sleep(0.5)
-    await bus.publish(turn_id, [TextDelta("run"), FINAL])
-    events = await follower
-    await bus.close()
+    try:
+        bus.starting(turn_id)
+        await bus.publish(turn_id, [TextDelta("first run"), FINAL])
+        await bus.forget(turn_id)
+        bus.starting(turn_id)
+        follower = asyncio.create_task(followed(bus, turn_id))
+        await bus.publish(turn_id, [TextDelta("second ")])
+        await asyncio.sleep(0.5)
+        await bus.publish(turn_id, [TextDelta("run"), FINAL])
+        events = await follower
+    finally:
+        await bus.close()
     assert texts(events) == ["second ", "run"]

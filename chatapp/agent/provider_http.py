@@ -16,7 +16,7 @@ runner, the turn bus and the browser. So:
   text reaches the person at most `interval` later than the model wrote it.
 
 The first read of a response is never held, so the time to the first token
-is unchanged.
+is unchanged; nor is the end of the body, once it has arrived.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx2
 from aiohttp import ClientResponse
 from openai import DEFAULT_TIMEOUT
@@ -49,9 +50,13 @@ class PacedResponseStream(AiohttpResponseStream):
         with map_aiohttp_exceptions():
             while True:
                 wait = next_read - loop.time()
-                if wait > 0 and not content.at_eof():  # the end is never held
+                if wait > 0 and not content.is_eof():  # the end is never held
                     await asyncio.sleep(wait)
-                data = await content.readany()
+                try:
+                    data = await content.readany()
+                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+                    # A broken connection, not a timeout (the vendored map says ConnectTimeout).
+                    raise httpx2.ReadError(str(error) or type(error).__name__) from error
                 if not data:
                     return
                 next_read = loop.time() + self._interval
@@ -59,20 +64,31 @@ class PacedResponseStream(AiohttpResponseStream):
 
 
 class PacedAiohttpTransport(AiohttpTransport):
+    """Paces streamed (server-sent event) bodies only: a plain JSON answer
+    or an error body is read as it comes."""
+
     def __init__(self, interval: float, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._interval = interval
 
+    def get_client(self) -> aiohttp.ClientSession:
+        """The vendored transport's session, but with `trust_env`: proxies
+        from HTTP(S)_PROXY / NO_PROXY apply, as they do on httpx's default."""
+        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=self.limits.keepalive_expiry,
+                                         ssl=self.ssl_context)
+        return aiohttp.ClientSession(connector=connector, trust_env=True)
+
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response = await super().handle_async_request(request)
-        assert isinstance(response.stream, AiohttpResponseStream)
-        response.stream = PacedResponseStream(response.stream._aiohttp_response, self._interval)
+        streamed = response.headers.get("content-type", "").startswith("text/event-stream")
+        if streamed and isinstance(response.stream, AiohttpResponseStream):
+            response.stream = PacedResponseStream(response.stream._aiohttp_response, self._interval)
         return response
 
 
 def provider_http_client(interval_seconds: float) -> httpx2.AsyncClient:
     """What `AsyncOpenAI(http_client=...)` gets: the client's own defaults
     (timeouts, redirects) on the paced aiohttp transport."""
-    limits = httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=1_000)
+    limits = httpx2.Limits(max_connections=MAX_CONNECTIONS)
     transport = PacedAiohttpTransport(interval_seconds, limits=limits)
     return Httpx2AiohttpClient(transport=transport, timeout=DEFAULT_TIMEOUT, limits=limits, follow_redirects=True)

@@ -17,6 +17,7 @@ that finds no events (a dead worker, an expired stream) asks the database.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,9 +32,10 @@ from chatapp.services.turn_events import FINAL, TurnEvent, decode, encode
 RUNNING_TTL_SECONDS = 30 * 60
 ENDED_TTL_SECONDS = 5 * 60
 STOP_POLL_SECONDS = 0.2
-LOCAL_ENDED_TTL_SECONDS = 10.0
 EXPIRY_RENEW_SECONDS = 60.0
 
+
+logger = logging.getLogger("chatapp.bus")
 
 BusError = RedisError  # what a shared bus raises when it cannot be reached
 
@@ -67,6 +69,7 @@ class TurnBus(Protocol):
 @dataclass
 class _Channel:
     events: list[TurnEvent] = field(default_factory=list)
+    running: bool = False  # made by `starting`: a turn runs here, whoever follows it
     # Resolved by the next publish, then replaced: followers wait on it with
     # `asyncio.wait`, which (unlike `wait_for` on an event) makes no task
     # and cancels nothing, once per published batch per follower.
@@ -80,10 +83,13 @@ class MemoryTurnBus:
         self._ended_ttl_seconds = ended_ttl_seconds
 
     def _channel(self, turn_id: uuid.UUID) -> _Channel:
-        return self._channels.setdefault(turn_id, _Channel())
+        channel = self._channels.get(turn_id)
+        if channel is None:
+            channel = self._channels[turn_id] = _Channel()
+        return channel
 
     def starting(self, turn_id: uuid.UUID) -> None:
-        self._channel(turn_id)
+        self._channel(turn_id).running = True
 
     def runs_here(self, turn_id: uuid.UUID) -> bool:
         return turn_id in self._channels
@@ -119,7 +125,7 @@ class MemoryTurnBus:
                     yield None
         finally:
             # A follower of a turn this process never ran leaves nothing behind.
-            if not channel.events and self._channels.get(turn_id) is channel:
+            if not channel.events and not channel.running and self._channels.get(turn_id) is channel:
                 del self._channels[turn_id]
 
     async def request_stop(self, turn_id: uuid.UUID) -> None:
@@ -137,6 +143,18 @@ class MemoryTurnBus:
         """Nothing held but memory."""
 
 
+@dataclass
+class _Batch:
+    """One publish, encoded at once (an event that cannot be encoded fails
+    its own turn's publish, never a pipeline of other turns' batches)."""
+
+    turn_id: uuid.UUID
+    key: str
+    payloads: list[bytes]
+    ended: bool
+    number: int
+
+
 class RedisTurnBus:
     """Redis for what another worker needs; memory for what this one has.
 
@@ -144,20 +162,25 @@ class RedisTurnBus:
     follower on the worker that runs the turn (the `/chat/stream` request
     that started it, nearly always) reads the same events from memory, so
     it adds no round trip per batch; a follower elsewhere (a reload, another
-    tab) reads the Redis stream. Stop requests of every turn running here
-    are checked in one MGET per poll, not one request per turn."""
+    tab) reads the Redis stream, and so does one that arrives here after the
+    turn ended (the memory copy is dropped then, so a rerun on another
+    worker is never answered with this one's old run). Stop requests of
+    every turn running here are checked in one MGET per poll, not one
+    request per turn."""
 
     def __init__(self, url: str) -> None:
         from redis.asyncio import Redis
 
         # Short timeouts: a Redis outage must cost a turn milliseconds, not hang it.
         self._redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
-        # Kept briefly after the turn ends, for a follower that is just arriving here.
-        self._here = MemoryTurnBus(ended_ttl_seconds=LOCAL_ENDED_TTL_SECONDS)
+        self._here = MemoryTurnBus(ended_ttl_seconds=0)
         self._stops: dict[uuid.UUID, asyncio.Future[None]] = {}
         self._stop_watch: asyncio.Task[None] | None = None
         self._expiry_set: dict[uuid.UUID, float] = {}  # when each running turn's stream expiry was last set
-        self._outbox: list[tuple[uuid.UUID, list[TurnEvent]]] = []
+        self._outbox: list[_Batch] = []
+        self._published = 0  # batches handed to the writer so far
+        self._written_up_to = 0  # ... and written (or given up on)
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     def starting(self, turn_id: uuid.UUID) -> None:
@@ -176,38 +199,67 @@ class RedisTurnBus:
         batches of every other turn running here, in one pipeline: while one
         pipeline is on the wire the next gathers, so at any load a worker
         makes one round trip at a time, not one per turn per batch."""
+        payloads = [encode(event) for event in events]
         if self._here.runs_here(turn_id):
             await self._here.publish(turn_id, events)
-        self._outbox.append((turn_id, events))
+        self._published += 1
+        ended = any(isinstance(event, FINAL) for event in events)
+        self._outbox.append(_Batch(turn_id, self._events_key(turn_id), payloads, ended, self._published))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            now = time.monotonic()
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for turn_id, events in batch:
-                        key = self._events_key(turn_id)
-                        for event in events:
-                            pipe.xadd(key, {"e": encode(event)})
-                        ended = any(isinstance(event, FINAL) for event in events)
-                        # Set on the first batch, renewed once a minute and at the end.
-                        if ended or now - self._expiry_set.get(turn_id, float("-inf")) >= EXPIRY_RENEW_SECONDS:
-                            pipe.expire(key, ENDED_TTL_SECONDS if ended else RUNNING_TTL_SECONDS)
-                            if ended:
-                                self._expiry_set.pop(turn_id, None)
-                            else:
-                                self._expiry_set[turn_id] = now
-                    await pipe.execute()
-            except RedisError:
-                pass  # best effort: followers elsewhere fall back to the database
+        try:
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                try:
+                    await self._write_batch(batch)
+                except Exception:  # best effort: followers elsewhere fall back to the database
+                    for item in batch:
+                        self._expiry_set.pop(item.turn_id, None)  # set again with the next batch
+                    logger.warning("turn events not written to Redis", exc_info=True)
+                self._wrote(batch[-1].number)
+        finally:
+            self._wrote(self._published)  # nobody waits on a writer that is gone
+
+    async def _write_batch(self, batch: list[_Batch]) -> None:
+        now = time.monotonic()
+        renewed: list[uuid.UUID] = []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item in batch:
+                for payload in item.payloads:
+                    pipe.xadd(item.key, {"e": payload})
+                # Set on the first batch, renewed once a minute and at the end.
+                if item.ended or now - self._expiry_set.get(item.turn_id, float("-inf")) >= EXPIRY_RENEW_SECONDS:
+                    pipe.expire(item.key, ENDED_TTL_SECONDS if item.ended else RUNNING_TTL_SECONDS)
+                    renewed.append(item.turn_id)
+            await pipe.execute()
+        ended = {item.turn_id for item in batch if item.ended}
+        for turn_id in renewed:
+            if turn_id in ended:
+                self._expiry_set.pop(turn_id, None)
+            else:
+                self._expiry_set[turn_id] = now
+
+    def _wrote(self, number: int) -> None:
+        self._written_up_to = max(self._written_up_to, number)
+        still = []
+        for wanted, done in self._waiting:
+            if wanted <= self._written_up_to:
+                if not done.done():
+                    done.set_result(None)
+            else:
+                still.append((wanted, done))
+        self._waiting = still
 
     async def _written(self) -> None:
-        """Until every batch published so far is in Redis (or given up)."""
-        if self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
+        """Until the batches published before this call are in Redis (or
+        given up on); later ones do not hold it up."""
+        if self._written_up_to >= self._published:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((self._published, done))
+        await done
 
     async def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
         if self._here.runs_here(turn_id):
@@ -255,6 +307,9 @@ class RedisTurnBus:
             try:
                 found = await self._redis.mget([self._stop_key(turn_id) for turn_id, _ in waiting])
             except RedisError:
+                continue
+            except Exception:  # never let the poller die: the turns here would be unstoppable
+                logger.warning("stop poll failed", exc_info=True)
                 continue
             for (_, stopped), value in zip(waiting, found):
                 if value is not None and not stopped.done():
