@@ -24,6 +24,8 @@ CPU (`time.process_time`, the whole client process) per call at 40 and at
 bench/results/model_cost.json.
 
     .venv/bin/python bench/model_cost.py [--calls 60] [--pace-ms 1]
+    .venv/bin/python bench/model_cost.py --pace-ms 20 --calls 15 --repeats 1 \
+        --results bench/results/model_cost_20ms.json   # a model's realistic pace
 """
 
 from __future__ import annotations
@@ -245,6 +247,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=60, help="40-token calls per sample (400-token: a quarter)")
     parser.add_argument("--repeats", type=int, default=3, help="samples per variant; the median is reported")
     parser.add_argument("--pace-ms", type=float, default=1.0, help="server pause between tokens, paced runs")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -270,13 +273,14 @@ def main() -> None:
     worker = next(row for row in results["paced"] if row["model"] == "worker")
     print(f"the worker's model, paced: {worker['cpu_ms_per_call_40']:.2f} ms per 40-token call (bar 10), "
           f"{worker['cpu_ms_per_further_token']:.4f} ms per further token (bar 0.1)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    results_path = args.results.resolve()
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "tokens": [SHORT, LONG], "pace_ms": args.pace_ms, "calls_40": args.calls, "repeats": args.repeats,
         "results": results,
     }, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {results_path}")
 
 
 if __name__ == "__main__":
