@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.api import ApiCluster, register, send
+from tests.support.api import Account, ApiCluster, register, send
 from tests.support.servers import is_alive
 
 pytestmark = pytest.mark.slow
@@ -62,6 +62,17 @@ def test_plain_turns_over_rest_succeed_under_concurrency(api_cluster: ApiCluster
     assert statuses.count(200) == 200, {status: statuses.count(status) for status in set(statuses)}
 
 
+def register_on_a_fresh_connection(http: httpx.Client, tries: int = 3) -> Account:
+    for attempt in range(tries):
+        try:
+            return register(http)
+        except httpx.TransportError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 def test_a_killed_worker_leaves_the_others_serving_and_is_replaced(api_cluster: ApiCluster) -> None:
     server = api_cluster.server
     workers = server.worker_pids()
@@ -75,8 +86,11 @@ def test_a_killed_worker_leaves_the_others_serving_and_is_replaced(api_cluster: 
         time.sleep(0.01)
 
     # Fresh connections: the kernel gives them only to workers still accepting.
+    # Granian respawning the victim can still reset the very first one (seen
+    # once in CI), so the sign-up may take a second connection; the ten turns
+    # after it must all succeed.
     with httpx.Client(base_url=api_cluster.base_url, timeout=30) as http:
-        account = register(http)
+        account = register_on_a_fresh_connection(http)
         statuses = [send(http, account, "hello there").status_code for _ in range(10)]
     assert statuses == [200] * 10
 
