@@ -9,12 +9,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from limits import parse
+from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy import Engine
 
 from chatapp.api.errors import http_status
 from chatapp.config import Settings
 from chatapp.services.errors import RateLimited
-from chatapp.services.ratelimit import RateLimiter, check_turn_rate, client_ip
+from chatapp.services.ratelimit import RateLimiter, SweptMemoryStorage, check_turn_rate, client_ip
 from tests.support.api import register, serve
 from tests.support.environment import GENEROUS_LIMIT
 
@@ -154,3 +156,44 @@ def test_an_idempotent_replay_is_answered_before_the_turn_limit_counts(engine: E
         assert {response.json()["messages"][-1]["id"] for response in again} == {first.json()["messages"][-1]["id"]}
         fresh = http.post(account.chat_path(), headers={**account.headers, "Idempotency-Key": "new"}, json={"message": "hello"})
         assert fresh.status_code == 429
+
+
+def test_the_in_memory_limiter_sweeps_at_most_once_per_interval_and_never_hops_to_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage = SweptMemoryStorage(sweep_seconds=60)
+    limiter = RateLimiter(Settings(**GENEROUS))
+    limiter.storage, limiter.strategy = storage, MovingWindowRateLimiter(storage)
+    hops: list[object] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        hops.append(args[0])
+        return await real_to_thread(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+
+    async def many_users() -> None:
+        for _ in range(3):
+            for _ in range(50):
+                await check_turn_rate(limiter, uuid.uuid4())
+
+    asyncio.run(many_users())
+    assert storage.sweeps == 1 and hops == []
+
+
+def test_the_sweep_drops_expired_windows_and_keeps_live_ones() -> None:
+    storage = SweptMemoryStorage(sweep_seconds=0)
+    strategy = MovingWindowRateLimiter(storage)
+    short, long = parse("1/second"), parse("5/hour")
+
+    async def hits() -> None:
+        assert await strategy.hit(short, "short", "gone")
+        assert await strategy.hit(long, "long", "kept")
+        await asyncio.sleep(1.1)
+        storage.sweep()
+        assert list(storage.events) == [long.key_for("long", "kept")]
+        assert (await strategy.get_window_stats(long, "long", "kept")).remaining == 4
+        assert await strategy.hit(short, "short", "gone")  # a fresh window
+
+    asyncio.run(hits())

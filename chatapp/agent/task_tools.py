@@ -5,10 +5,14 @@ initialized notification, a tools/list the client makes to validate output,
 then the call) — more than the rest of a turn. The server runs stateless, so
 this client pays only for what a turn uses:
 
-- the tool list is static schema: fetched once per endpoint and converted to
-  SDK function tools once, so agents are built once, not per turn;
-- each tool call is a single tools/call request in its own MCP client
-  session, on a pooled HTTP connection, with the acting user's bearer token.
+- the tool list is static schema: fetched once per endpoint (in an SDK
+  client session) and converted to SDK function tools once, so agents are
+  built once, not per turn;
+- each tool call is one JSON-RPC `tools/call` POST to the MCP endpoint, on a
+  pooled HTTP connection, with the acting user's bearer token: exactly the
+  request the SDK's client session sends, without the session. The session
+  costs a task group, memory streams and a writer task per call (a fifth of
+  a tool turn's CPU) to carry a single request and its single answer.
 
 The token travels in the run context (`TurnContext`); the SDK's meta-resolver
 hook hands it to `call_tool`, which sends it as the Authorization header and
@@ -17,6 +21,8 @@ never as a tool argument or MCP `_meta`.
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,11 +34,16 @@ from agents.mcp import MCPServer, MCPUtil
 from agents.mcp.util import MCPToolMetaContext
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolRequest, CallToolRequestParams, CallToolResult, GetPromptResult, ListPromptsResult, Tool
+from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND
+from pydantic import ValidationError
 
 from chatapp.logs import request_id
 
 MCP_TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
+# What the SDK's streamable HTTP client sends with every POST.
+MCP_POST_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 CREDENTIAL = "chatapp/bearer"
 
 
@@ -47,13 +58,56 @@ def pooled_transport() -> httpx2.AsyncHTTPTransport:
     return httpx2.AsyncHTTPTransport(limits=httpx2.Limits(max_connections=64, max_keepalive_connections=32))
 
 
+def call_headers(token: str | None) -> dict[str, str]:
+    """Who the call acts for, and the turn's request id, so the tool call
+    logs under the id of the turn's request."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if (turn_request := request_id.get()) is not None:
+        headers["X-Request-ID"] = turn_request
+    return headers
+
+
+def jsonrpc_answer(body: bytes, content_type: str, call_id: int) -> dict[str, Any] | None:
+    """The JSON-RPC answer to request `call_id`, from a JSON body or (a
+    server may stream its answer) the data lines of an event stream."""
+    try:
+        if content_type.startswith("application/json"):
+            messages = [json.loads(body)]
+        elif content_type.startswith("text/event-stream"):
+            lines = body.decode().splitlines()
+            messages = [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]
+        else:
+            return None
+    except ValueError:
+        return None
+    return next((m for m in messages if isinstance(m, dict) and m.get("id") == call_id), None)
+
+
+def call_result(status: int, content_type: str, body: bytes, call_id: int) -> CallToolResult:
+    """A tools/call answer as the SDK's client session reads it: the result,
+    or `MCPError` carrying the server's JSON-RPC error (or, without one, the
+    stand-in the session uses for that HTTP status)."""
+    answer = jsonrpc_answer(body, content_type.lower(), call_id)
+    if answer is not None and isinstance(answer.get("error"), dict):
+        error = answer["error"]
+        raise MCPError(int(error.get("code", INTERNAL_ERROR)), str(error.get("message", "")), error.get("data"))
+    if status >= 400:
+        if status == 404:
+            raise MCPError(METHOD_NOT_FOUND, "Not Found")
+        raise MCPError(INTERNAL_ERROR, "Server returned an error response")
+    if answer is None or "result" not in answer:
+        raise MCPError(INVALID_REQUEST, f"no answer to tools/call in the server's {status} response")
+    try:
+        return CallToolResult.model_validate(answer["result"])
+    except ValidationError as error:
+        raise MCPError(INTERNAL_ERROR, f"malformed tools/call result: {error.error_count()} errors") from error
+
+
 @asynccontextmanager
 async def mcp_session(url: str, token: str | None, transport: httpx2.AsyncHTTPTransport) -> AsyncIterator[ClientSession]:
     """An MCP client session that speaks as `token`'s user. The server is
     stateless, so no initialize handshake is needed before a request."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    if (turn_request := request_id.get()) is not None:
-        headers["X-Request-ID"] = turn_request  # the tool call logs under the id of the turn's request
+    headers = call_headers(token)
     http_client = httpx2.AsyncClient(
         transport=transport,
         headers=headers,
@@ -84,8 +138,11 @@ class TaskTools(MCPServer):
         self.url = url
         self._tools: list[Tool] | None = None
         self._transport = pooled_transport()
+        self._http = httpx2.AsyncClient(transport=self._transport, timeout=MCP_TIMEOUT, trust_env=False)
+        self._call_ids = itertools.count(1)
 
     async def close(self) -> None:
+        await self._http.aclose()
         await self._transport.aclose()
 
     @property
@@ -116,10 +173,11 @@ class TaskTools(MCPServer):
         request = CallToolRequest(
             params=CallToolRequestParams(name=tool_name, arguments=arguments or {}, _meta=meta or None)
         )
-        async with mcp_session(self.url, token, self._transport) as session:
-            # send_request, not call_tool: call_tool first re-lists the tools to
-            # validate the result, an extra round trip on every fresh session.
-            return await session.send_request(request, CallToolResult)
+        call_id = next(self._call_ids)
+        message = {"jsonrpc": "2.0", "id": call_id,
+                   **request.model_dump(by_alias=True, mode="json", exclude_none=True)}
+        response = await self._http.post(self.url, json=message, headers={**MCP_POST_HEADERS, **call_headers(token)})
+        return call_result(response.status_code, response.headers.get("content-type", ""), response.content, call_id)
 
     async def list_prompts(self) -> ListPromptsResult:
         return ListPromptsResult(prompts=[])

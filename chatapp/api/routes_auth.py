@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from chatapp.api.deps import PartsDep, get_parts
+from chatapp.api.deps import PartsDep, parts_of
 from chatapp.api.schemas import Credentials, ErrorResponse, Registration, SessionOut
 from chatapp.services import auth
 from chatapp.services.ratelimit import RateLimiter, client_ip
@@ -23,7 +23,7 @@ def email_key(email: str) -> str:
 
 
 async def limit(request: Request, action: str, email: str) -> None:
-    parts = get_parts(request)
+    parts = parts_of(request)
     limiter: RateLimiter = parts.limiter
     settings = parts.settings
     peer = request.client.host if request.client else None

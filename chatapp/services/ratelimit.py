@@ -11,6 +11,7 @@ until its window lets the next one through (the HTTP `Retry-After`).
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import logging
 import math
@@ -36,9 +37,49 @@ RULES = {
 }
 
 
+class SweptMemoryStorage(MemoryStorage):
+    """`limits`' in-process storage, with its garbage collection made cheap.
+
+    The stock storage starts a sweep of expired entries on every hit, and the
+    sweep hops to a thread once for every stored key: with 32 users that was
+    7% of a served turn's CPU on one worker. The moving window compares
+    timestamps itself, so the sweep only bounds memory; here it runs at most
+    once per `sweep_seconds`, inline (a bisect per key, no thread)."""
+
+    def __init__(self, sweep_seconds: float = 5.0) -> None:
+        super().__init__()
+        self.sweep_seconds = sweep_seconds
+        self.sweeps = 0
+        self._next_sweep = 0.0
+
+    # The stock storage calls its name-mangled `__schedule_expiry` on every hit.
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.sweep_seconds
+            self.sweep()
+
+    def sweep(self) -> None:
+        self.sweeps += 1
+        now = time.time()
+        for key, events in list(self.events.items()):
+            # Newest first, so the live entries are a prefix.
+            live = bisect.bisect_left(events, -now, key=lambda event: -event.expiry)
+            if live:
+                del events[live:]
+            else:
+                del self.events[key]
+                self.locks.pop(key, None)
+        for key, expires in list(self.expirations.items()):
+            if expires <= now:
+                self.storage.pop(key, None)
+                del self.expirations[key]
+                self.locks.pop(key, None)
+
+
 def limits_storage(redis_url: str | None) -> Storage:
     if not redis_url:
-        return MemoryStorage()
+        return SweptMemoryStorage()
     # redis-py (already a dependency) rather than the default coredis client.
     return RedisStorage(f"async+{redis_url}", implementation="redispy")
 

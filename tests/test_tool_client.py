@@ -1,0 +1,72 @@
+"""The agent's tool client (chatapp/agent/task_tools.py): each call is one
+JSON-RPC POST to the real MCP endpoint, read the way the SDK's client
+session reads it, results and errors alike."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mcp.shared.exceptions import MCPError
+from mcp_types.jsonrpc import INTERNAL_ERROR, METHOD_NOT_FOUND
+
+from chatapp.agent.task_tools import CREDENTIAL, TaskTools, call_result
+from tests.support.api import Account, LiveApi
+from tests.support.mcp_client import result_of
+
+
+async def call(live_api: LiveApi, token: str, name: str, arguments: dict) -> object:
+    tools = TaskTools(f"{live_api.base_url}/mcp")
+    try:
+        return await tools.call_tool(name, arguments, {CREDENTIAL: token})
+    finally:
+        await tools.close()
+
+
+async def test_a_tool_call_acts_for_the_token_it_carries(live_api: LiveApi, alice: Account, bob: Account) -> None:
+    added = result_of(await call(live_api, alice.token, "add_task", {"title": "Buy groceries"}))
+    assert added["title"] == "Buy groceries"
+    assert result_of(await call(live_api, alice.token, "list_tasks", {"status": "all"}))["count"] == 1
+    assert result_of(await call(live_api, bob.token, "list_tasks", {"status": "all"}))["count"] == 0
+
+
+async def test_a_missing_task_comes_back_as_the_tools_own_not_found_result(live_api: LiveApi, alice: Account) -> None:
+    result = await call(live_api, alice.token, "complete_task", {"task_id": 999})
+    assert result.structured_content["error"] == "not_found"  # type: ignore[attr-defined]
+
+
+async def test_arguments_the_tool_refuses_come_back_as_an_error_result(live_api: LiveApi, alice: Account) -> None:
+    result = await call(live_api, alice.token, "add_task", {"title": "a\x00b"})
+    assert result.is_error and "NUL" in result.content[0].text  # type: ignore[attr-defined]
+
+
+async def test_a_rejected_token_raises_an_mcp_error(live_api: LiveApi) -> None:
+    with pytest.raises(MCPError) as raised:
+        await call(live_api, "not-a-token", "list_tasks", {"status": "all"})
+    assert raised.value.code == INTERNAL_ERROR
+
+
+def test_a_jsonrpc_error_in_the_body_is_raised_whatever_the_status() -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 7, "error": {"code": -32602, "message": "bad params"}}).encode()
+    with pytest.raises(MCPError) as raised:
+        call_result(400, "application/json", body, 7)
+    assert (raised.value.code, raised.value.message) == (-32602, "bad params")
+
+
+def test_a_404_without_a_jsonrpc_body_is_method_not_found() -> None:
+    with pytest.raises(MCPError) as raised:
+        call_result(404, "text/plain", b"Not Found", 1)
+    assert raised.value.code == METHOD_NOT_FOUND
+
+
+def test_an_answer_streamed_as_events_is_read_from_its_data_line() -> None:
+    answer = {"jsonrpc": "2.0", "id": 3, "result": {"content": [{"type": "text", "text": "done"}], "isError": False}}
+    body = f"event: message\ndata: {json.dumps(answer)}\n\n".encode()
+    result = call_result(200, "text/event-stream", body, 3)
+    assert result.content[0].text == "done" and not result.is_error  # type: ignore[union-attr]
+
+
+def test_a_body_that_answers_another_request_is_an_error() -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 2, "result": {"content": []}}).encode()
+    with pytest.raises(MCPError):
+        call_result(200, "application/json", body, 1)
