@@ -490,10 +490,10 @@ async def test_it_after_a_saved_rename_confirmation_means_the_renamed_task() -> 
 # --------------------------------------------------------------------------- #
 
 
-async def stream(items: Items) -> list[Any]:
+async def stream(items: Items, delay_ms: int = 1) -> list[Any]:
     return [
         event
-        async for event in OfflineModel().stream_response(
+        async for event in OfflineModel(stream_delay_ms=delay_ms).stream_response(
             system_instructions=None,
             input=items,
             model_settings=ModelSettings(),
@@ -531,6 +531,13 @@ async def test_streamed_text_step_sends_deltas_then_completed_response() -> None
     assert completed.response.output[0].content[0].text == HELP_TEXT
 
 
+async def test_unpaced_the_reply_streams_as_one_delta() -> None:
+    events = await stream([user("hello")], delay_ms=0)
+    deltas = [event.delta for event in events if isinstance(event, ResponseTextDeltaEvent)]
+    assert deltas == [HELP_TEXT]
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+
+
 async def test_streamed_tool_step_completes_with_the_function_call() -> None:
     events = await stream([user("add buy milk")])
     assert isinstance(events[0], ResponseCreatedEvent)
@@ -563,8 +570,9 @@ async def complete_task(task_id: int) -> str:
     return json.dumps({"task_id": task_id, "status": "completed", "title": title})
 
 
-def task_agent(*tools: Any) -> Agent:
-    return Agent(name="Task assistant", instructions="Manage tasks.", model=OfflineModel(), tools=list(tools))
+def task_agent(*tools: Any, delay_ms: int = 0) -> Agent:
+    return Agent(name="Task assistant", instructions="Manage tasks.", model=OfflineModel(stream_delay_ms=delay_ms),
+                 tools=list(tools))
 
 
 async def test_runner_runs_the_tool_and_replies_with_the_formatted_list() -> None:
@@ -580,7 +588,7 @@ async def test_runner_completes_a_task_named_by_title_in_two_tool_calls() -> Non
 
 
 async def test_run_streamed_without_tools_streams_text_deltas_of_the_final_output() -> None:
-    streamed = Runner.run_streamed(task_agent(), input=[user("hi")])
+    streamed = Runner.run_streamed(task_agent(delay_ms=1), input=[user("hi")])
     deltas = [
         event.data.delta
         async for event in streamed.stream_events()

@@ -75,7 +75,11 @@ class OfflineModel(Model):
 
     `stream_delay_ms` paces streamed text deltas like a real model's tokens
     (OFFLINE_STREAM_DELAY_MS), so streaming and Stop can be seen and tested;
-    it is 0 by default."""
+    it is 0 by default. Unpaced, the reply is one delta, as the provider
+    client (chatapp/agent/provider_http.py) hands over every token that
+    arrived by its read as one piece: splitting an instant reply into words
+    would cost the runner, the bus and the browser an event per word that
+    nobody could see arrive."""
 
     def __init__(self, stream_delay_ms: int = 0) -> None:
         self.stream_delay = max(stream_delay_ms, 0) / 1000
@@ -119,7 +123,7 @@ class OfflineModel(Model):
         **kwargs: Any,
     ) -> AsyncIterator[TResponseStreamEvent]:
         item, digest = self._next_output(input, tools)
-        for event in stream_events(item, digest):
+        for event in stream_events(item, digest, word_by_word=bool(self.stream_delay)):
             if self.stream_delay and isinstance(event, ResponseTextDeltaEvent):
                 await asyncio.sleep(self.stream_delay)
             yield event

@@ -84,7 +84,7 @@ def _function_call_events(item: ResponseFunctionToolCall, seq: int) -> list[TRes
     ]
 
 
-def _message_events(item: ResponseOutputMessage, seq: int) -> list[TResponseStreamEvent]:
+def _message_events(item: ResponseOutputMessage, seq: int, *, word_by_word: bool) -> list[TResponseStreamEvent]:
     part = cast(ResponseOutputText, item.content[0])
     events: list[TResponseStreamEvent] = [
         ResponseOutputItemAddedEvent(
@@ -103,7 +103,7 @@ def _message_events(item: ResponseOutputMessage, seq: int) -> list[TResponseStre
         ),
     ]
     seq += 2
-    for chunk in _text_chunks(part.text):
+    for chunk in _text_chunks(part.text) if word_by_word else [part.text]:
         events.append(
             ResponseTextDeltaEvent(
                 type="response.output_text.delta",
@@ -138,10 +138,12 @@ def _message_events(item: ResponseOutputMessage, seq: int) -> list[TResponseStre
     return events
 
 
-def stream_events(item: TResponseOutputItem, digest: str) -> list[TResponseStreamEvent]:
+def stream_events(item: TResponseOutputItem, digest: str, *, word_by_word: bool = True) -> list[TResponseStreamEvent]:
     """The Responses stream a real model would send for one output item:
     created, in_progress, item added, argument or text deltas, done events,
-    then response.completed carrying the full output (what the runner reads)."""
+    then response.completed carrying the full output (what the runner reads).
+    Without `word_by_word` the text is one delta: what a reader gets when the
+    whole reply has arrived by its next read."""
     pending = _response(digest, [], completed=False)
     events: list[TResponseStreamEvent] = [
         ResponseCreatedEvent(type="response.created", response=pending, sequence_number=0),
@@ -152,7 +154,7 @@ def stream_events(item: TResponseOutputItem, digest: str) -> list[TResponseStrea
     if isinstance(item, ResponseFunctionToolCall):
         events += _function_call_events(item, len(events))
     else:
-        events += _message_events(cast(ResponseOutputMessage, item), len(events))
+        events += _message_events(cast(ResponseOutputMessage, item), len(events), word_by_word=word_by_word)
     events.append(
         ResponseOutputItemDoneEvent(
             type="response.output_item.done",
