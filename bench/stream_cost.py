@@ -70,7 +70,7 @@ def user_with_tasks(engine: Engine, count: int) -> uuid.UUID:
 
 
 async def agent_only(parts: AppParts, user_id: uuid.UUID) -> int:
-    context = TurnContext(tool_token=turns.tool_token(user_id, parts.settings))
+    context = TurnContext(lambda: turns.tool_token(user_id, parts.settings))
     deltas = 0
     async for event in stream_assistant(parts.assistant, context, [{"role": "user", "content": PROMPT}]):
         deltas += isinstance(event, AgentDelta)

@@ -5,12 +5,13 @@ session reads it, results and errors alike."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import INTERNAL_ERROR, METHOD_NOT_FOUND
 
-from chatapp.agent.task_tools import CREDENTIAL, TaskTools, call_result
+from chatapp.agent.task_tools import CREDENTIAL, TaskTools, TurnContext, call_result, credential_from_context
 from tests.support.api import Account, LiveApi
 from tests.support.mcp_client import result_of
 
@@ -70,3 +71,17 @@ def test_a_body_that_answers_another_request_is_an_error() -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": 2, "result": {"content": []}}).encode()
     with pytest.raises(MCPError):
         call_result(200, "application/json", body, 1)
+
+
+def test_the_turns_tool_token_is_signed_once_and_only_when_a_tool_needs_it() -> None:
+    signed: list[str] = []
+
+    def sign() -> str:
+        signed.append("token")
+        return "token"
+
+    context = TurnContext(sign)
+    assert signed == []
+    tool_call = SimpleNamespace(run_context=SimpleNamespace(context=context))  # what the SDK hands the resolver
+    assert credential_from_context(tool_call) == {CREDENTIAL: "token"}  # type: ignore[arg-type]
+    assert context.tool_token == "token" and signed == ["token"]

@@ -53,9 +53,9 @@ class Assistant:
         self.tools, self.model = tools, model
         self._agent: Agent[TurnContext] | None = None
 
-    async def agent(self, token: str) -> Agent[TurnContext]:
+    async def agent(self, context: TurnContext) -> Agent[TurnContext]:
         if self._agent is None:
-            tools = await self.tools.function_tools(token)
+            tools = await self.tools.function_tools(context.tool_token)
             self._agent = Agent(name="Task assistant", instructions=INSTRUCTIONS, model=self.model, tools=list(tools))
         return self._agent
 
@@ -94,7 +94,7 @@ def collect_reply(new_items: list[Any], final_output: Any) -> AgentReply:
 
 async def run_assistant(assistant: Assistant, context: TurnContext, history: list[dict[str, Any]]) -> AgentReply:
     result = await Runner.run(
-        await assistant.agent(context.tool_token), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
+        await assistant.agent(context), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
     )
     return collect_reply(result.new_items, result.final_output)
 
@@ -139,7 +139,7 @@ async def stream_assistant(
     it finishes, and last the complete `AgentReply`. Closing the iterator
     early cancels the run."""
     result = Runner.run_streamed(
-        await assistant.agent(context.tool_token), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
+        await assistant.agent(context), input=history, context=context, max_turns=MAX_AGENT_STEPS, run_config=run_config()
     )
     started: dict[str, ToolCallRecord] = {}
     try:

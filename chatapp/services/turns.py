@@ -302,7 +302,7 @@ class TurnRun:
         self.text_tokens = 0
 
     async def consume(self, publisher: EventPublisher) -> agent_events.AgentReply:
-        context = TurnContext(tool_token=tool_token(self.user_id, self.settings, self.started.token_version))
+        context = TurnContext(lambda: tool_token(self.user_id, self.settings, self.started.token_version))
         history = rebuild_history(self.started.history, token_budget=self.settings.history_token_budget)
         events = stream_assistant(self.assistant, context, history)
         try:
