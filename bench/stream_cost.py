@@ -32,7 +32,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,7 @@ os.environ.setdefault("JWT_SECRET", "bench-secret-long-enough-for-hs256-signing"
 from sqlalchemy import Engine  # noqa: E402
 
 from chatapp.agent.assistant import TextDelta as AgentDelta, stream_assistant  # noqa: E402
+from chatapp.agent.offline import OfflineModel  # noqa: E402
 from chatapp.agent.task_tools import TurnContext  # noqa: E402
 from chatapp.api.app import create_api  # noqa: E402
 from chatapp.services.parts import AppParts, open_parts  # noqa: E402
@@ -101,6 +103,15 @@ async def cpu_per_turn(run: Run, parts: AppParts, user_id: uuid.UUID, turns_coun
     return (time.process_time() - started) / turns_count * 1000
 
 
+@asynccontextmanager
+async def word_by_word_parts(settings: Settings, engine: Engine) -> AsyncIterator[AppParts]:
+    """The app's parts with the offline model streaming a delta per word:
+    unpaced, it sends a reply as one delta, and the slope needs many."""
+    async with open_parts(settings, engine) as parts:
+        parts.assistant.model = OfflineModel(word_by_word=True)
+        yield parts
+
+
 async def model_deltas(parts: AppParts, user_id: uuid.UUID) -> int:
     return await agent_only(parts, user_id)
 
@@ -122,11 +133,11 @@ async def main(turns_count: int) -> None:
         ]
         rows = []
         with ThreadServer(create_api(engine, settings=memory), port):
-            async with open_parts(memory, engine) as parts:
+            async with word_by_word_parts(memory, engine) as parts:
                 deltas = {length: await model_deltas(parts, user) for length, user in users.items()}
             for name, run, settings in variants:
                 samples = {length: [] for length in users}
-                async with open_parts(settings, engine) as parts:
+                async with word_by_word_parts(settings, engine) as parts:
                     for _ in range(3):  # interleave lengths so machine noise hits both alike
                         for length, user in users.items():
                             samples[length].append(await cpu_per_turn(run, parts, user, turns_count))

@@ -616,3 +616,14 @@ def test_stream_delay_setting_reaches_the_offline_model() -> None:
 
     model = select_model(Settings(offline_stream_delay_ms=30))
     assert isinstance(model, OfflineModel) and model.stream_delay == 0.03
+
+
+async def test_unpaced_word_by_word_streams_a_delta_per_word_at_once() -> None:
+    model = OfflineModel(word_by_word=True)
+    events = [event async for event in model.stream_response(
+        system_instructions=None, input=[user("hello")], model_settings=ModelSettings(), tools=[],
+        output_schema=None, handoffs=[], tracing=ModelTracing.DISABLED, previous_response_id=None,
+        conversation_id=None, prompt=None,
+    )]
+    deltas = [event.delta for event in events if isinstance(event, ResponseTextDeltaEvent)]
+    assert model.stream_delay == 0 and len(deltas) > 3 and "".join(deltas) == HELP_TEXT

@@ -81,8 +81,10 @@ class OfflineModel(Model):
     would cost the runner, the bus and the browser an event per word that
     nobody could see arrive."""
 
-    def __init__(self, stream_delay_ms: int = 0) -> None:
+    def __init__(self, stream_delay_ms: int = 0, *, word_by_word: bool | None = None) -> None:
         self.stream_delay = max(stream_delay_ms, 0) / 1000
+        # A delta per word when paced; a benchmark may ask for them unpaced.
+        self.word_by_word = bool(self.stream_delay) if word_by_word is None else word_by_word
 
     def _next_output(self, input: str | list[TResponseInputItem], tools: list[Tool]) -> tuple[TResponseOutputItem, str]:
         items = normalize_input(input)
@@ -123,7 +125,7 @@ class OfflineModel(Model):
         **kwargs: Any,
     ) -> AsyncIterator[TResponseStreamEvent]:
         item, digest = self._next_output(input, tools)
-        for event in stream_events(item, digest, word_by_word=bool(self.stream_delay)):
+        for event in stream_events(item, digest, word_by_word=self.word_by_word):
             if self.stream_delay and isinstance(event, ResponseTextDeltaEvent):
                 await asyncio.sleep(self.stream_delay)
             yield event
