@@ -177,6 +177,7 @@ def test_the_in_memory_limiter_sweeps_at_most_once_per_interval_and_never_hops_t
         for _ in range(3):
             for _ in range(50):
                 await check_turn_rate(limiter, uuid.uuid4())
+        await asyncio.sleep(0.01)  # the sweep runs as a task of its own
 
     asyncio.run(many_users())
     assert storage.sweeps == 1 and hops == []
@@ -191,9 +192,36 @@ def test_the_sweep_drops_expired_windows_and_keeps_live_ones() -> None:
         assert await strategy.hit(short, "short", "gone")
         assert await strategy.hit(long, "long", "kept")
         await asyncio.sleep(1.1)
-        storage.sweep()
+        await storage.sweep()
         assert list(storage.events) == [long.key_for("long", "kept")]
         assert (await strategy.get_window_stats(long, "long", "kept")).remaining == 4
         assert await strategy.hit(short, "short", "gone")  # a fresh window
 
     asyncio.run(hits())
+
+
+def test_a_sweep_of_many_keys_lets_the_event_loop_run_between_batches() -> None:
+    storage = SweptMemoryStorage()
+    strategy = MovingWindowRateLimiter(storage)
+    rule = parse("5/hour")
+
+    async def sweep_while_ticking() -> int:
+        for index in range(3 * storage.SWEEP_BATCH):
+            await strategy.hit(rule, "spray", str(index))
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        before = ticks
+        await storage.sweep()
+        ticker.cancel()
+        assert len(storage.events) == 3 * storage.SWEEP_BATCH  # every window is live
+        return ticks - before
+
+    assert asyncio.run(sweep_while_ticking()) >= 2

@@ -9,9 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 from mcp.shared.exceptions import MCPError
-from mcp_types.jsonrpc import INTERNAL_ERROR, METHOD_NOT_FOUND
+from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND
 
-from chatapp.agent.task_tools import CREDENTIAL, TaskTools, TurnContext, call_result, credential_from_context
+from chatapp.agent.task_tools import (
+    CREDENTIAL, TaskTools, TurnContext, call_result, credential_from_context, event_data,
+)
 from tests.support.api import Account, LiveApi
 from tests.support.mcp_client import result_of
 
@@ -85,3 +87,37 @@ def test_the_turns_tool_token_is_signed_once_and_only_when_a_tool_needs_it() -> 
     tool_call = SimpleNamespace(run_context=SimpleNamespace(context=context))  # what the SDK hands the resolver
     assert credential_from_context(tool_call) == {CREDENTIAL: "token"}  # type: ignore[arg-type]
     assert context.tool_token == "token" and signed == ["token"]
+
+
+async def test_a_redirect_within_the_origin_is_followed(live_api: LiveApi, alice: Account) -> None:
+    tools = TaskTools(f"{live_api.base_url}/mcp/")  # answered 307 → /mcp, as the SDK's transport follows
+    try:
+        result = await tools.call_tool("list_tasks", {"status": "all"}, {CREDENTIAL: alice.token})
+    finally:
+        await tools.close()
+    assert result_of(result)["count"] == 0
+
+
+def test_a_redirect_left_unfollowed_names_where_it_pointed() -> None:
+    with pytest.raises(MCPError) as raised:
+        call_result(307, "text/plain", b"", 1, location="https://elsewhere.example/mcp")
+    assert raised.value.code == INVALID_REQUEST and "https://elsewhere.example/mcp" in raised.value.message
+
+
+def test_an_error_the_server_sends_before_reading_the_id_answers_the_call() -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Bad Request"}}).encode()
+    with pytest.raises(MCPError) as raised:
+        call_result(400, "application/json", body, 5)
+    assert (raised.value.code, raised.value.message) == (-32600, "Bad Request")
+
+
+def test_an_error_without_a_numeric_code_is_an_internal_error() -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": None, "message": "odd"}}).encode()
+    with pytest.raises(MCPError) as raised:
+        call_result(200, "application/json", body, 1)
+    assert raised.value.code == INTERNAL_ERROR
+
+
+def test_an_events_data_lines_are_joined_and_only_line_breaks_split_them() -> None:
+    body = 'event: message\r\ndata: {"text":\ndata:  "a\u2028b"}\n\ndata: second\n'
+    assert event_data(body) == ['{"text":\n "a\u2028b"}', "second"]

@@ -10,9 +10,10 @@ this client pays only for what a turn uses:
   built once, not per turn;
 - each tool call is one JSON-RPC `tools/call` POST to the MCP endpoint, on a
   pooled HTTP connection, with the acting user's bearer token: exactly the
-  request the SDK's client session sends, without the session. The session
-  costs a task group, memory streams and a writer task per call (a fifth of
-  a tool turn's CPU) to carry a single request and its single answer.
+  request the SDK's client session sends, without the session (redirects
+  followed within the origin, answers and errors read as it reads them).
+  The session costs a task group, memory streams and a writer task per call
+  (a fifth of a tool turn's CPU) to carry a single request and its answer.
 
 The token travels in the run context (`TurnContext`); the SDK's meta-resolver
 hook hands it to `call_tool`, which sends it as the Authorization header and
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from agents.mcp import MCPServer, MCPUtil
 from agents.mcp.util import MCPToolMetaContext
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import stream_within_origin
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolRequest, CallToolRequestParams, CallToolResult, GetPromptResult, ListPromptsResult, Tool
 from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND
@@ -74,30 +77,57 @@ def call_headers(token: str | None) -> dict[str, str]:
     return headers
 
 
+def event_data(body: str) -> list[str]:
+    """The data of each event in an event-stream body (its `data:` lines
+    joined with newlines, as the SSE format says)."""
+    events: list[str] = []
+    data: list[str] = []
+    for line in re.split(r"\r\n|\r|\n", body):
+        if not line:
+            if data:
+                events.append("\n".join(data))
+            data = []
+        elif line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+    if data:
+        events.append("\n".join(data))
+    return events
+
+
 def jsonrpc_answer(body: bytes, content_type: str, call_id: int) -> dict[str, Any] | None:
-    """The JSON-RPC answer to request `call_id`, from a JSON body or (a
-    server may stream its answer) the data lines of an event stream."""
+    """The JSON-RPC message that answers request `call_id`, from a JSON body
+    or (a server may stream its answer) an event stream. An error with a
+    null id answers it too: the server sends one when it refuses a request
+    before reading its id, and the SDK's session takes it as the answer."""
     try:
         if content_type.startswith("application/json"):
             messages = [json.loads(body)]
         elif content_type.startswith("text/event-stream"):
-            lines = body.decode().splitlines()
-            messages = [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]
+            messages = [json.loads(data) for data in event_data(body.decode()) if data.strip()]
         else:
             return None
     except ValueError:
         return None
-    return next((m for m in messages if isinstance(m, dict) and m.get("id") == call_id), None)
+    answers = [m for m in messages if isinstance(m, dict)
+               and (m.get("id") == call_id or (m.get("id") is None and "error" in m))]
+    return answers[0] if answers else None
 
 
-def call_result(status: int, content_type: str, body: bytes, call_id: int) -> CallToolResult:
+def call_result(
+    status: int, content_type: str, body: bytes, call_id: int, *, location: str | None = None,
+) -> CallToolResult:
     """A tools/call answer as the SDK's client session reads it: the result,
     or `MCPError` carrying the server's JSON-RPC error (or, without one, the
     stand-in the session uses for that HTTP status)."""
+    if 300 <= status < 400:
+        raise MCPError(INVALID_REQUEST, f"Redirect to {location} not followed; use that URL as the endpoint "
+                                        "if it is the intended server")
     answer = jsonrpc_answer(body, content_type.lower(), call_id)
     if answer is not None and isinstance(answer.get("error"), dict):
         error = answer["error"]
-        raise MCPError(int(error.get("code", INTERNAL_ERROR)), str(error.get("message", "")), error.get("data"))
+        code = error.get("code")
+        raise MCPError(code if isinstance(code, int) else INTERNAL_ERROR, str(error.get("message", "")),
+                       error.get("data"))
     if status >= 400:
         if status == 404:
             raise MCPError(METHOD_NOT_FOUND, "Not Found")
@@ -157,7 +187,7 @@ class TaskTools(MCPServer):
         return "tasks"
 
     async def connect(self) -> None:
-        """Nothing to hold open: each call opens its own session."""
+        """Nothing to hold open: each call is a request of its own."""
 
     async def cleanup(self) -> None:
         """Nothing held open."""
@@ -183,8 +213,13 @@ class TaskTools(MCPServer):
         call_id = next(self._call_ids)
         message = {"jsonrpc": "2.0", "id": call_id,
                    **request.model_dump(by_alias=True, mode="json", exclude_none=True)}
-        response = await self._http.post(self.url, json=message, headers={**MCP_POST_HEADERS, **call_headers(token)})
-        return call_result(response.status_code, response.headers.get("content-type", ""), response.content, call_id)
+        headers = {**MCP_POST_HEADERS, **call_headers(token)}
+        # As the SDK's transport sends it: 307/308 within the origin (a
+        # trailing-slash fix-up) are followed, any other redirect is not.
+        async with stream_within_origin(self._http, "POST", self.url, json=message, headers=headers) as response:
+            body = await response.aread()
+        return call_result(response.status_code, response.headers.get("content-type", ""), body, call_id,
+                           location=response.headers.get("location"))
 
     async def list_prompts(self) -> ListPromptsResult:
         return ListPromptsResult(prompts=[])

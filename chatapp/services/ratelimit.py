@@ -11,6 +11,7 @@ until its window lets the next one through (the HTTP `Retry-After`).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import ipaddress
 import logging
@@ -44,25 +45,35 @@ class SweptMemoryStorage(MemoryStorage):
     sweep hops to a thread once for every stored key: with 32 users that was
     7% of a served turn's CPU on one worker. The moving window compares
     timestamps itself, so the sweep only bounds memory; here it runs at most
-    once per `sweep_seconds`, inline (a bisect per key, no thread)."""
+    once per `sweep_seconds`, as a task of its own (a bisect per key, no
+    thread), yielding every `SWEEP_BATCH` keys so that a flood of keys (a
+    login spray from many addresses) never holds the event loop."""
+
+    SWEEP_BATCH = 1000
 
     def __init__(self, sweep_seconds: float = 5.0) -> None:
         super().__init__()
         self.sweep_seconds = sweep_seconds
         self.sweeps = 0
         self._next_sweep = 0.0
+        self._sweeping: asyncio.Task[None] | None = None
 
     # The stock storage calls its name-mangled `__schedule_expiry` on every hit.
     async def _MemoryStorage__schedule_expiry(self) -> None:
         now = time.monotonic()
-        if now >= self._next_sweep:
+        if now >= self._next_sweep and (self._sweeping is None or self._sweeping.done()):
             self._next_sweep = now + self.sweep_seconds
-            self.sweep()
+            self._sweeping = asyncio.create_task(self.sweep())
 
-    def sweep(self) -> None:
+    async def sweep(self) -> None:
         self.sweeps += 1
         now = time.time()
-        for key, events in list(self.events.items()):
+        for index, key in enumerate(list(self.events)):
+            if index and index % self.SWEEP_BATCH == 0:
+                await asyncio.sleep(0)
+            events = self.events.get(key)
+            if events is None:
+                continue
             # Newest first, so the live entries are a prefix.
             live = bisect.bisect_left(events, -now, key=lambda event: -event.expiry)
             if live:
