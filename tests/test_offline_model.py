@@ -490,10 +490,10 @@ async def test_it_after_a_saved_rename_confirmation_means_the_renamed_task() -> 
 # --------------------------------------------------------------------------- #
 
 
-async def stream(items: Items, delay_ms: int = 1) -> list[Any]:
+async def stream(items: Items, delay_ms: int = 1, word_by_word: bool | None = None) -> list[Any]:
     return [
         event
-        async for event in OfflineModel(stream_delay_ms=delay_ms).stream_response(
+        async for event in OfflineModel(stream_delay_ms=delay_ms, word_by_word=word_by_word).stream_response(
             system_instructions=None,
             input=items,
             model_settings=ModelSettings(),
@@ -619,11 +619,6 @@ def test_stream_delay_setting_reaches_the_offline_model() -> None:
 
 
 async def test_unpaced_word_by_word_streams_a_delta_per_word_at_once() -> None:
-    model = OfflineModel(word_by_word=True)
-    events = [event async for event in model.stream_response(
-        system_instructions=None, input=[user("hello")], model_settings=ModelSettings(), tools=[],
-        output_schema=None, handoffs=[], tracing=ModelTracing.DISABLED, previous_response_id=None,
-        conversation_id=None, prompt=None,
-    )]
+    events = await stream([user("hello")], delay_ms=0, word_by_word=True)
     deltas = [event.delta for event in events if isinstance(event, ResponseTextDeltaEvent)]
-    assert model.stream_delay == 0 and len(deltas) > 3 and "".join(deltas) == HELP_TEXT
+    assert len(deltas) > 3 and "".join(deltas) == HELP_TEXT

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from chatapp.api.deps import PartsDep, parts_of
+from chatapp.api.deps import PartsDep, client_address, parts_of
 from chatapp.api.schemas import Credentials, ErrorResponse, Registration, SessionOut
 from chatapp.services import auth
-from chatapp.services.ratelimit import RateLimiter, client_ip
+from chatapp.services.ratelimit import RateLimiter
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 409, 413, 429)}
@@ -23,12 +23,8 @@ def email_key(email: str) -> str:
 
 
 async def limit(request: Request, action: str, email: str) -> None:
-    parts = parts_of(request)
-    limiter: RateLimiter = parts.limiter
-    settings = parts.settings
-    peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxy_list)
-    await limiter.hit(f"{action}_ip", ip)
+    limiter: RateLimiter = parts_of(request).limiter
+    await limiter.hit(f"{action}_ip", await client_address(request))
     await limiter.hit(f"{action}_email", email_key(email))
 
 

@@ -56,14 +56,14 @@ class SweptMemoryStorage(MemoryStorage):
         self.sweep_seconds = sweep_seconds
         self.sweeps = 0
         self._next_sweep = 0.0
-        self._sweeping: asyncio.Task[None] | None = None
 
     # The stock storage calls its name-mangled `__schedule_expiry` on every hit.
     async def _MemoryStorage__schedule_expiry(self) -> None:
         now = time.monotonic()
-        if now >= self._next_sweep and (self._sweeping is None or self._sweeping.done()):
+        # `timer` is the stock storage's own sweep task (its `__del__` cancels it).
+        if now >= self._next_sweep and (self.timer is None or self.timer.done()):
             self._next_sweep = now + self.sweep_seconds
-            self._sweeping = asyncio.create_task(self.sweep())
+            self.timer = asyncio.create_task(self.sweep())
 
     async def sweep(self) -> None:
         self.sweeps += 1
