@@ -24,15 +24,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from reflex_base import constants as reflex_constants
+from reflex_base.environment import environment as reflex_environment
+
 from chatapp.config import Settings
 
 # What `reflex run --env prod --backend-only` serves and sets for its workers.
+# Reflex reads its internal switches under a mangled name (`__REFLEX_SKIP_COMPILE`),
+# so the names come from Reflex itself. Without the skip, every worker compiled
+# the frontend and ran bun install into the shared .web and reflex.lock at once:
+# a worker that read a half-written package.json exited, and two such exits
+# within 5.5 s made Granian stop the whole server as a crash loop.
 APP_TARGET = "chatapp.chatapp:app"
 REFLEX_ENV = {
-    "REFLEX_ENV_MODE": "prod",
-    "REFLEX_SKIP_COMPILE": "true",
-    "REFLEX_BACKEND_ONLY": "true",
-    "REFLEX_MOUNT_FRONTEND_COMPILED_APP": "false",
+    reflex_environment.REFLEX_ENV_MODE.name: "prod",
+    reflex_environment.REFLEX_SKIP_COMPILE.name: "true",
+    reflex_environment.REFLEX_BACKEND_ONLY.name: "true",
+    reflex_environment.REFLEX_MOUNT_FRONTEND_COMPILED_APP.name: "false",
     "REFLEX_TELEMETRY_ENABLED": "false",
 }
 MIN_JWT_SECRET_BYTES = 32
@@ -131,6 +139,16 @@ def fresh_run_dir(base: Path, pid: int) -> Path:
     return run_dir
 
 
+def stateful_pages_marker() -> Path:
+    """Reflex's list of the pages that create state, which a worker that skips
+    the compile reads instead of evaluating every page. A list left by an older
+    build can name a page this code no longer has, and every worker would fail
+    on it; with none, each worker evaluates all pages and writes it afresh
+    (atomically, so workers starting together never read half of it)."""
+    backend_dir = Path(reflex_environment.REFLEX_WEB_WORKDIR.get()) / reflex_constants.Dirs.BACKEND
+    return backend_dir / reflex_constants.Dirs.STATEFUL_PAGES
+
+
 def check_jwt_secret(secret: str | None) -> None:
     """Every worker must sign and verify with one secret that is set, not
     generated per machine, and long enough for HS256."""
@@ -194,6 +212,7 @@ def main() -> None:
 
     upgrade_database(settings.sqlalchemy_url)
     serve_plan.prepare()
+    stateful_pages_marker().unlink(missing_ok=True)
     command = serve_plan.command()
     os.execve(command[0], command, serve_plan.environment(os.environ))
 

@@ -80,11 +80,38 @@ def test_workers_are_killed_only_after_the_shutdown_grace() -> None:
     assert int(command[command.index("--workers-kill-timeout") + 1]) == serve_plan.kill_timeout_seconds
 
 
-def test_workers_run_reflex_in_backend_only_production_mode() -> None:
+def test_workers_run_reflex_in_backend_only_production_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reflex_base import constants
+    from reflex_base.environment import environment
+
     env = plan(settings(), {"BACKEND_HOST": "0.0.0.0"}).environment({"FRONTEND_PORT": "3000"})
-    assert env["REFLEX_ENV_MODE"] == "prod" and env["REFLEX_SKIP_COMPILE"] == "true"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert environment.REFLEX_ENV_MODE.get() == constants.Env.PROD
+    assert environment.REFLEX_BACKEND_ONLY.get() is True
     assert env["REFLEX_BACKEND_HOST"] == "0.0.0.0"
     assert "FRONTEND_PORT" not in env
+
+
+def test_workers_skip_the_frontend_compile_as_reflex_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read back through Reflex's own environment, which looks the switch up
+    under its internal name: four workers compiling into one .web at once
+    crashed each other."""
+    from reflex_base.environment import environment
+
+    for name, value in plan(settings(), {}).environment({}).items():
+        monkeypatch.setenv(name, value)
+    assert environment.REFLEX_SKIP_COMPILE.get() is True
+    assert environment.REFLEX_MOUNT_FRONTEND_COMPILED_APP.get() is False
+
+
+def test_the_stale_page_list_removed_at_start_is_the_one_reflex_reads() -> None:
+    from reflex.utils.prerequisites import get_backend_dir
+    from reflex_base import constants
+
+    from chatapp.serve import stateful_pages_marker
+
+    assert stateful_pages_marker().resolve() == (get_backend_dir() / constants.Dirs.STATEFUL_PAGES).resolve()
 
 
 # ---- the run directory: metrics files and Granian's JSON logging ----------------------

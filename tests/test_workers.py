@@ -55,6 +55,15 @@ def test_four_worker_processes_share_the_load(api_cluster: ApiCluster) -> None:
     assert sorted(busy) == sorted(workers)
 
 
+def test_workers_start_without_compiling_the_frontend(api_cluster: ApiCluster) -> None:
+    """A worker that compiled wrote .web and reflex.lock beside three others
+    doing the same; one reading a half-written package.json exited."""
+    started = api_cluster.server.log_since_start()
+    assert "Compiling" not in started
+    assert "Unexpected exit" not in started
+    assert api_cluster.server.started_workers() == 4
+
+
 def test_plain_turns_over_rest_succeed_under_concurrency(api_cluster: ApiCluster) -> None:
     with httpx.Client(base_url=api_cluster.base_url, timeout=30) as http:
         account = register(http)

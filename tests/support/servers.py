@@ -118,12 +118,15 @@ class ApiProcess:
     def all_workers_up(self) -> bool:
         return self.started_workers() >= self.workers
 
+    def log_since_start(self) -> str:
+        with self.log.open("rb") as handle:
+            handle.seek(self.log_offset)
+            return handle.read().decode(errors="replace")
+
     def started_workers(self) -> int:
         """How many times a worker reported it serves (Granian logs "Started
         worker-N" from inside the worker), since this `start`, respawns included."""
-        with self.log.open("rb") as handle:
-            handle.seek(self.log_offset)
-            return handle.read().count(b"Started worker-")
+        return self.log_since_start().count("Started worker-")
 
     def master_pid(self) -> int:
         """Granian's master: `make`'s only child (the recipe execs into it)."""
