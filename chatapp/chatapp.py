@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import reflex as rx
+from reflex_components_core.core.upload import Upload
 
 from chatapp.api.app import create_api, serving
 from chatapp.config import get_settings
@@ -29,6 +30,12 @@ api = create_api(engine, settings=settings, run_lifespan=False)
 
 # The Radix theme is configured in rxconfig.py (RadixThemesPlugin).
 app = rx.App(api_transformer=api, stylesheets=STYLESHEETS)
+
+# The sidebar's Import posts its file to Reflex's /_upload. Reflex adds that
+# route only once an evaluated page has used an upload, and a `make api`
+# worker skips the frontend compile: it may read the page list another worker
+# wrote and evaluate no page at all. So the route is declared here, for all.
+Upload.is_used = True
 
 
 @asynccontextmanager

@@ -143,8 +143,8 @@ def stateful_pages_marker() -> Path:
     """Reflex's list of the pages that create state, which a worker that skips
     the compile reads instead of evaluating every page. A list left by an older
     build can name a page this code no longer has, and every worker would fail
-    on it; with none, each worker evaluates all pages and writes it afresh
-    (atomically, so workers starting together never read half of it)."""
+    on it; with none, the first worker to start evaluates this code's pages and
+    writes the list afresh (atomically, so no worker reads half of it)."""
     backend_dir = Path(reflex_environment.REFLEX_WEB_WORKDIR.get()) / reflex_constants.Dirs.BACKEND
     return backend_dir / reflex_constants.Dirs.STATEFUL_PAGES
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -102,7 +103,6 @@ def test_workers_skip_the_frontend_compile_as_reflex_reads_it(monkeypatch: pytes
     for name, value in plan(settings(), {}).environment({}).items():
         monkeypatch.setenv(name, value)
     assert environment.REFLEX_SKIP_COMPILE.get() is True
-    assert environment.REFLEX_MOUNT_FRONTEND_COMPILED_APP.get() is False
 
 
 def test_the_stale_page_list_removed_at_start_is_the_one_reflex_reads() -> None:
@@ -157,3 +157,37 @@ def test_granian_logs_json_unless_text_is_asked_for(tmp_path) -> None:  # type: 
     assert command[command.index("--log-config") + 1] == str(tmp_path / "granian-logging.json")
     assert "chatapp.logs.JsonFormatter" in (tmp_path / "granian-logging.json").read_text()
     assert "--log-config" not in plan(settings(log_format="text"), {}, run_dir=tmp_path).command()
+
+
+# ---- a worker that evaluates no page --------------------------------------------------
+
+ROUTES_OF_A_WORKER = """
+from chatapp.chatapp import app
+served = app()
+paths = set()
+def collect(node):
+    for route in getattr(node, "routes", []):
+        paths.add(getattr(route, "path", ""))
+        collect(getattr(route, "app", None))
+collect(served)
+print(sorted(paths))
+"""
+
+
+def test_a_worker_that_evaluates_no_page_still_serves_the_upload_route(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The second worker to start reads the first one's page list, an empty
+    one, and evaluates no page; the route the web UI's Import posts to must be
+    there all the same."""
+    web_dir = tmp_path / "web"
+    (web_dir / "backend").mkdir(parents=True)
+    (web_dir / "backend" / "stateful_pages.json").write_text("[]")
+    env = plan(settings(), {}).environment({
+        **os.environ, "JWT_SECRET": SECRET, "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+        "REFLEX_WEB_WORKDIR": str(web_dir),
+    })
+    finished = subprocess.run(
+        [sys.executable, "-c", ROUTES_OF_A_WORKER], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "'/_upload'" in finished.stdout, finished.stdout[-2000:]
+    assert not (web_dir / "package.json").exists()

@@ -58,10 +58,21 @@ def test_four_worker_processes_share_the_load(api_cluster: ApiCluster) -> None:
 def test_workers_start_without_compiling_the_frontend(api_cluster: ApiCluster) -> None:
     """A worker that compiled wrote .web and reflex.lock beside three others
     doing the same; one reading a half-written package.json exited."""
-    started = api_cluster.server.log_since_start()
+    started = api_cluster.server.start_log
     assert "Compiling" not in started
     assert "Unexpected exit" not in started
-    assert api_cluster.server.started_workers() == 4
+    assert started.count("Started worker-") == 4
+
+
+def test_every_worker_serves_the_upload_route(api_cluster: ApiCluster) -> None:
+    """The web UI's Import posts to Reflex's /_upload; a worker that read
+    another's page list evaluated no page, and Reflex then left the route out.
+    Fresh connections, so the kernel hands them to every worker."""
+    statuses = set()
+    for _ in range(24):
+        with httpx.Client(base_url=api_cluster.base_url, timeout=30) as http:
+            statuses.add(http.post("/_upload", files={"files": ("a.json", b"{}")}).status_code)
+    assert 404 not in statuses and 405 not in statuses, statuses
 
 
 def test_plain_turns_over_rest_succeed_under_concurrency(api_cluster: ApiCluster) -> None:

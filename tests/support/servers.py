@@ -90,6 +90,8 @@ class ApiProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = ARTIFACTS / f"api-{port}.log"
         self.log_offset = 0
+        # What the server logged from its start until every worker served.
+        self.start_log = ""
 
     @property
     def base_url(self) -> str:
@@ -109,6 +111,7 @@ class ApiProcess:
                 raise RuntimeError(f"make api exited early:\n{self.log.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{self.base_url}/api/health", timeout=1).status_code == 200 and self.all_workers_up():
+                    self.start_log = self.log_since_start()
                     return
             except httpx.HTTPError:
                 pass
