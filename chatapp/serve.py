@@ -33,8 +33,8 @@ from chatapp.config import Settings
 # Reflex reads its internal switches under a mangled name (`__REFLEX_SKIP_COMPILE`),
 # so the names come from Reflex itself. Without the skip, every worker compiled
 # the frontend and ran bun install into the shared .web and reflex.lock at once:
-# a worker that read a half-written package.json exited, and two such exits
-# within 5.5 s made Granian stop the whole server as a crash loop.
+# a worker that read a half-written package.json exited, and a respawned
+# worker that exits again within 5.5 s makes Granian stop the whole server.
 APP_TARGET = "chatapp.chatapp:app"
 REFLEX_ENV = {
     reflex_environment.REFLEX_ENV_MODE.name: "prod",
