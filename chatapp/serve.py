@@ -139,14 +139,15 @@ def fresh_run_dir(base: Path, pid: int) -> Path:
     return run_dir
 
 
-def stateful_pages_marker() -> Path:
-    """Reflex's list of the pages that create state, which a worker that skips
-    the compile reads instead of evaluating every page. A list left by an older
-    build can name a page this code no longer has, and every worker would fail
-    on it; with none, the first worker to start evaluates this code's pages and
-    writes the list afresh (atomically, so no worker reads half of it)."""
-    backend_dir = Path(reflex_environment.REFLEX_WEB_WORKDIR.get()) / reflex_constants.Dirs.BACKEND
-    return backend_dir / reflex_constants.Dirs.STATEFUL_PAGES
+def forget_stateful_pages() -> None:
+    """Removes Reflex's list of the pages that create state, which a worker that
+    skips the compile reads instead of evaluating every page. A list left by an
+    older build can name a page this code no longer has, and every worker would
+    fail on it; with none, the first worker to start evaluates this code's pages
+    and writes the list afresh (atomically, so no worker reads half of it)."""
+    from reflex.utils.prerequisites import get_backend_dir
+
+    (get_backend_dir() / reflex_constants.Dirs.STATEFUL_PAGES).unlink(missing_ok=True)
 
 
 def check_jwt_secret(secret: str | None) -> None:
@@ -212,7 +213,7 @@ def main() -> None:
 
     upgrade_database(settings.sqlalchemy_url)
     serve_plan.prepare()
-    stateful_pages_marker().unlink(missing_ok=True)
+    forget_stateful_pages()
     command = serve_plan.command()
     os.execve(command[0], command, serve_plan.environment(os.environ))
 

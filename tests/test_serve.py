@@ -105,13 +105,17 @@ def test_workers_skip_the_frontend_compile_as_reflex_reads_it(monkeypatch: pytes
     assert environment.REFLEX_SKIP_COMPILE.get() is True
 
 
-def test_the_stale_page_list_removed_at_start_is_the_one_reflex_reads() -> None:
-    from reflex.utils.prerequisites import get_backend_dir
-    from reflex_base import constants
+def test_a_previous_builds_page_list_is_removed_before_the_workers_start(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from chatapp.serve import forget_stateful_pages
 
-    from chatapp.serve import stateful_pages_marker
-
-    assert stateful_pages_marker().resolve() == (get_backend_dir() / constants.Dirs.STATEFUL_PAGES).resolve()
+    monkeypatch.setenv("REFLEX_WEB_WORKDIR", str(tmp_path))
+    (tmp_path / "backend").mkdir()
+    stale = tmp_path / "backend" / "stateful_pages.json"
+    stale.write_text('["/a-page-this-code-no-longer-has"]')
+    forget_stateful_pages()
+    assert not stale.exists()
+    monkeypatch.setenv("REFLEX_WEB_WORKDIR", str(tmp_path / "never-built"))  # a fresh clone has no .web
+    forget_stateful_pages()
 
 
 # ---- the run directory: metrics files and Granian's JSON logging ----------------------
