@@ -15,8 +15,11 @@ from openai.types.responses import ResponseTextDeltaEvent
 
 from agents.models.interface import Model
 
+from chatapp.agent import sdk_identity
 from chatapp.agent.task_tools import TaskTools, TurnContext
 from chatapp.agent.tool_output import parse_tool_output
+
+sdk_identity.install()
 
 INSTRUCTIONS = """You are a friendly assistant that manages the user's todo list.
 Use the task tools for every change or question about tasks; never invent task ids.
