@@ -7,12 +7,14 @@ tests/test_model_providers.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import pytest
+from aiohttp.client_proto import ResponseHandler
 from agents import ModelSettings
 from agents.models.interface import ModelTracing
 from openai import AsyncOpenAI
@@ -26,7 +28,8 @@ from openai.types.responses import (
 )
 
 from chatapp.agent.chat_completions import ChatCompletionsModel
-from chatapp.agent.provider_http import provider_http_client
+from chatapp.agent import provider_http
+from chatapp.agent.provider_http import PacedResponseStream, provider_http_client
 from chatapp.agent.chat_completions_stream import ChunkAssembler, split_events
 from tests.support.fake_openai import (
     FakeOpenAI,
@@ -229,3 +232,133 @@ async def test_the_workers_client_goes_through_a_proxy_named_in_the_environment(
         await client.close()
         server.close()
     assert request_lines == [b"POST http://provider.invalid/v1/chat/completions HTTP/1.1\r\n"]
+
+
+# ---- the worker's transport: a fast stream's socket rests between reads ------------
+
+def chunk_event(payload: dict[str, Any]) -> bytes:
+    event = b"data: " + json.dumps(payload).encode() + b"\n\n"
+    return f"{len(event):x}\r\n".encode() + event + b"\r\n"
+
+
+def text_chunk(content: str, finish: str | None = None) -> dict[str, Any]:
+    delta = {"content": content} if content else {}
+    return {"id": "chatcmpl-paced", "object": "chat.completion.chunk", "created": 0, "model": "fake-model",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+class PacedProvider:
+    """A chat-completions stream of `words`, `gap` seconds apart, then the
+    end; or, with `then="stall"` or `"drop"`, a provider that stops writing
+    or cuts the connection after them."""
+
+    def __init__(self, words: list[str], gap: float, then: str = "end") -> None:
+        self.words, self.gap, self.then = words, gap, then
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for word in self.words:
+                writer.write(chunk_event(text_chunk(word)))
+                await writer.drain()
+                await asyncio.sleep(self.gap)
+            if self.then == "stall":
+                await asyncio.sleep(30)
+            elif self.then == "end":
+                writer.write(chunk_event(text_chunk("", "stop")))
+                event = b"data: [DONE]\n\n"
+                writer.write(f"{len(event):x}\r\n".encode() + event + b"\r\n0\r\n\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if self.then == "drop":
+                writer.transport.abort()
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+def worker_model(base_url: str, interval: float, **client_options: Any) -> ChatCompletionsModel:
+    client = AsyncOpenAI(base_url=base_url, api_key="sk-test", max_retries=0,
+                         http_client=provider_http_client(interval), **client_options)
+    OPEN_CLIENTS.append(client)
+    return ChatCompletionsModel(model="fake-model", openai_client=client)
+
+
+@pytest.fixture
+def socket_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every read aiohttp took from a response's socket."""
+    reads: list[int] = []
+    received = ResponseHandler.data_received
+
+    def counted(self: ResponseHandler, data: bytes) -> None:
+        if data:
+            reads.append(len(data))
+        received(self, data)
+
+    monkeypatch.setattr(ResponseHandler, "data_received", counted)
+    return reads
+
+
+@pytest.fixture
+def holds(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For every wait between two reads: whether the socket was paused."""
+    paused: list[bool] = []
+    hold = PacedResponseStream._hold
+
+    async def recorded(seconds: float, transport: asyncio.Transport | None) -> None:
+        paused.append(transport is not None)
+        await hold(seconds, transport)
+
+    monkeypatch.setattr(PacedResponseStream, "_hold", staticmethod(recorded))
+    return paused
+
+
+async def test_a_stream_faster_than_the_read_interval_is_taken_from_the_socket_once_a_read(
+    socket_reads: list[int], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    words = [f" word{index}" for index in range(100)]
+
+    async def socket_reads_for_one_reply() -> int:
+        socket_reads.clear()
+        async with PacedProvider(words, gap=0.005) as base_url:  # 100 events over 0.5 s
+            events = await stream(worker_model(base_url, interval=0.1))
+        assert completed(events).output[0].content[0].text == "".join(words)  # type: ignore[union-attr]
+        return len(socket_reads)
+
+    resting = await socket_reads_for_one_reply()
+    monkeypatch.setattr(provider_http, "BUSY_EVENTS", 10**9)  # never pause: a read per arrival
+    reading = await socket_reads_for_one_reply()
+    # Only the first wait, before the pace is known, reads events as they come.
+    assert resting * 2 <= reading
+
+
+async def test_a_stream_slower_than_the_read_interval_keeps_its_socket_reading(holds: list[bool]) -> None:
+    words = [f" word{index}" for index in range(5)]
+    async with PacedProvider(words, gap=0.15) as base_url:  # an event every 0.15 s, reads every 0.05 s
+        events = await stream(worker_model(base_url, interval=0.05))
+    assert completed(events).output[0].content[0].text == "".join(words)  # type: ignore[union-attr]
+    assert holds and not any(holds)
+
+
+async def test_a_provider_that_stalls_after_a_fast_start_still_times_out(holds: list[bool]) -> None:
+    async with PacedProvider([f" w{index}" for index in range(40)], gap=0.002, then="stall") as base_url:
+        with pytest.raises(openai.APITimeoutError):
+            await stream(worker_model(base_url, interval=0.05, timeout=0.5))
+    assert any(holds)  # the socket was paused during the fast start
+
+
+async def test_a_connection_cut_after_a_fast_start_is_the_clients_connection_error(holds: list[bool]) -> None:
+    async with PacedProvider([f" w{index}" for index in range(40)], gap=0.002, then="drop") as base_url:
+        with pytest.raises(openai.APIConnectionError):
+            await stream(worker_model(base_url, interval=0.05))
+    assert any(holds)

@@ -34,10 +34,23 @@ from openai._vendor.httpx_aiohttp.transport import AiohttpResponseStream, map_ai
 # One worker may stream this many model calls at once; aiohttp's own default
 # (100) would cap a worker's turns in flight far below what its CPU holds.
 MAX_CONNECTIONS = 10_000
+# A read that carried this many events or more marks a stream running faster
+# than the read interval; see PacedResponseStream.
+BUSY_EVENTS = 3
 
 
 class PacedResponseStream(AiohttpResponseStream):
-    """A response body read from aiohttp's buffer at most once per `interval`."""
+    """A response body read from aiohttp's buffer at most once per `interval`.
+
+    While the model writes faster than that (at least `BUSY_EVENTS` events
+    came in one read), the socket itself is paused between reads (asyncio's
+    `Transport.pause_reading`): the events wait in the kernel and arrive in
+    one `recv`, instead of waking the event loop once each. A slower stream,
+    an event per read or fewer, is left reading, since pausing it would save
+    no wake-up and cost two system calls. A transport that aiohttp's own
+    flow control has paused (its buffer is full) is left as it is. aiohttp's
+    read timeout keeps running through a pause, which lasts at most one
+    interval."""
 
     def __init__(self, aiohttp_response: ClientResponse, interval: float) -> None:
         super().__init__(aiohttp_response)
@@ -46,12 +59,14 @@ class PacedResponseStream(AiohttpResponseStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         content = self._aiohttp_response.content
-        next_read = 0.0
+        connection = self._aiohttp_response.connection
+        transport = connection.transport if connection is not None else None
+        next_read, busy = 0.0, False
         with map_aiohttp_exceptions():
             while True:
                 wait = next_read - loop.time()
-                if wait > 0 and not content.is_eof():  # the end is never held
-                    await asyncio.sleep(wait)
+                if wait > 0 and not content.is_eof():  # the end is never held once it has arrived
+                    await self._hold(wait, transport if busy else None)
                 try:
                     data = await content.readany()
                 except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
@@ -60,7 +75,19 @@ class PacedResponseStream(AiohttpResponseStream):
                 if not data:
                     return
                 next_read = loop.time() + self._interval
+                busy = data.count(b"\n") >= 2 * BUSY_EVENTS  # an event ends in a blank line
                 yield data
+
+    @staticmethod
+    async def _hold(seconds: float, transport: asyncio.Transport | None) -> None:
+        paused = transport is not None and not transport.is_closing() and transport.is_reading()
+        if paused:
+            transport.pause_reading()  # type: ignore[union-attr]
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            if paused and not transport.is_closing():  # type: ignore[union-attr]
+                transport.resume_reading()  # type: ignore[union-attr]
 
 
 class PacedAiohttpTransport(AiohttpTransport):
