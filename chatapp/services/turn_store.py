@@ -25,7 +25,7 @@ from chatapp.db import Conversation, IdempotencyKey, Message, ToolCall, User
 from chatapp.db.types import as_utc, utcnow
 from chatapp.services.auth import Identity, check_identity
 from chatapp.services.conversations import owned_conversation, title_from_message
-from chatapp.services.database import transaction
+from chatapp.services.database import one_statement, transaction
 from chatapp.services.lifecycle import interrupt_cutoff, settle_in_page, settle_interrupted
 from chatapp.services.errors import Conflict, IdempotencyMismatch, InvalidAuth, NotFound
 from chatapp.services.messages import (
@@ -75,6 +75,18 @@ def finish_answer_statement() -> Any:
     )
 
 
+def finish_answer_and_count_statement() -> Any:
+    """PostgreSQL: the answer's final text and the conversation's running
+    total in one statement, so it runs without a transaction around it; the
+    total moves only if this statement is the one that finished the answer."""
+    finished = finish_answer_statement().returning(Message.conversation_id).cte("finished")
+    return (
+        update(Conversation)
+        .where(Conversation.id == select(finished.c.conversation_id).scalar_subquery())
+        .values(token_total=Conversation.token_total + bindparam("b_tokens"), updated_at=bindparam("b_now"))
+    )
+
+
 def add_tokens_statement() -> Any:
     return (
         update(Conversation)
@@ -91,6 +103,7 @@ TOKEN_CURRENT = exists().where(User.id == bindparam("b_user_id"), User.token_ver
 ALLOCATE_SEQ_CHECKED = ALLOCATE_SEQ.where(TOKEN_CURRENT)
 INSERT_CONVERSATION_CHECKED = insert_conversation_statement()
 FINISH_ANSWER = finish_answer_statement()
+FINISH_ANSWER_AND_COUNT = finish_answer_and_count_statement()
 ADD_TOKENS = add_tokens_statement()
 
 
@@ -374,7 +387,7 @@ def store_tool_call(engine: Engine, *, answer_id: uuid.UUID, position: int, call
     """Each tool call lands as it finishes: a turn that fails later still
     shows what its tools did."""
     try:
-        with transaction(engine) as connection:
+        with one_statement(engine) as connection:
             connection.execute(
                 insert(ToolCall),
                 {"id": call.id, "message_id": answer_id, "position": position, "call_id": call.call_id,
@@ -390,14 +403,17 @@ def finish_answer(
 ) -> bool:
     """Store the answer's final text and status. False when it was no
     longer in progress (deleted with its conversation, or settled)."""
-    with transaction(engine) as connection:
-        finished = connection.execute(
-            FINISH_ANSWER,
-            {"b_id": answer.id, "b_content": answer.content, "b_status": status, "b_error_code": error_code,
-             "b_tokens": answer.token_count},
-        ).rowcount
-        if finished:
-            connection.execute(ADD_TOKENS, {"b_conversation_id": conversation_id, "b_tokens": answer.token_count, "b_now": utcnow()})
+    params = {"b_id": answer.id, "b_content": answer.content, "b_status": status, "b_error_code": error_code,
+              "b_tokens": answer.token_count}
+    if engine.dialect.name == "postgresql":
+        with one_statement(engine) as connection:
+            finished = connection.execute(FINISH_ANSWER_AND_COUNT, {**params, "b_now": utcnow()}).rowcount
+    else:
+        with transaction(engine) as connection:
+            finished = connection.execute(FINISH_ANSWER, params).rowcount
+            if finished:
+                connection.execute(ADD_TOKENS, {"b_conversation_id": conversation_id, "b_tokens": answer.token_count,
+                                                "b_now": utcnow()})
     if finished:
         answer.status, answer.error_code = status, error_code
     return bool(finished)
