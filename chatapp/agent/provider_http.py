@@ -13,10 +13,13 @@ runner, the turn bus and the browser. So:
 - the body is taken from that buffer at most once per `interval`: whatever
   arrived in the meantime, one token or forty, travels on as one piece, so
   the per-token work left in Python is aiohttp's buffer append. A reply's
-  text reaches the person at most `interval` later than the model wrote it.
+  text reaches the person at most `interval` later than the model wrote it;
+- while the model writes faster than that, the socket itself rests between
+  reads (see `PacedResponseStream`), so the tokens of an interval cost one
+  wake-up of the event loop, not one each.
 
 The first read of a response is never held, so the time to the first token
-is unchanged; nor is the end of the body, once it has arrived.
+is unchanged; nor is the end of the body, once it has reached the worker.
 """
 
 from __future__ import annotations
@@ -42,15 +45,19 @@ BUSY_EVENTS = 3
 class PacedResponseStream(AiohttpResponseStream):
     """A response body read from aiohttp's buffer at most once per `interval`.
 
-    While the model writes faster than that (at least `BUSY_EVENTS` events
-    came in one read), the socket itself is paused between reads (asyncio's
-    `Transport.pause_reading`): the events wait in the kernel and arrive in
-    one `recv`, instead of waking the event loop once each. A slower stream,
-    an event per read or fewer, is left reading, since pausing it would save
-    no wake-up and cost two system calls. A transport that aiohttp's own
-    flow control has paused (its buffer is full) is left as it is. aiohttp's
-    read timeout keeps running through a pause, which lasts at most one
-    interval."""
+    While the model writes faster than that (a read carried about
+    `BUSY_EVENTS` events or more; blank lines are counted, so a multi-line
+    event counts for more), the transport is paused between reads (asyncio's
+    `Transport.pause_reading`). Over plain TCP the events then wait in the
+    kernel and arrive in one `recv`, instead of waking the event loop once
+    each. Over TLS asyncio's SSL layer keeps reading the socket into its own
+    buffer while the application side is paused, so each arrival still wakes
+    the loop; what is saved there is aiohttp's work per arrival. A slower
+    stream, an event per read or fewer, is left reading, since pausing it
+    would save no wake-up and cost two system calls. A transport that
+    aiohttp's own flow control has paused (its buffer is full), or one
+    without flow control, is left as it is. aiohttp's read timeout keeps
+    running through a pause, which lasts at most one interval."""
 
     def __init__(self, aiohttp_response: ClientResponse, interval: float) -> None:
         super().__init__(aiohttp_response)
@@ -80,9 +87,14 @@ class PacedResponseStream(AiohttpResponseStream):
 
     @staticmethod
     async def _hold(seconds: float, transport: asyncio.Transport | None) -> None:
-        paused = transport is not None and not transport.is_closing() and transport.is_reading()
-        if paused:
-            transport.pause_reading()  # type: ignore[union-attr]
+        paused = False
+        if transport is not None and not transport.is_closing():
+            try:
+                if transport.is_reading():
+                    transport.pause_reading()
+                    paused = True
+            except (AttributeError, NotImplementedError, RuntimeError):
+                pass  # no flow control on this transport (aiohttp tolerates the same)
         try:
             await asyncio.sleep(seconds)
         finally:
