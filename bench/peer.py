@@ -10,7 +10,8 @@ Round trips are counted on the wire's terms: psycopg sends `BEGIN` as a
 command of its own before a transaction's first statement and `COMMIT` /
 `ROLLBACK` only when a transaction is open, so a round trip is a statement,
 or the BEGIN before the first statement of a transaction, or the end of a
-transaction that ran one. The same counter runs on chatapp's engine.
+transaction that ran one; a statement on an autocommit connection is one
+round trip. The same counter runs on chatapp's engine.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class WireCounter:
     def on_execute(self, connection: Any, *_args: object) -> None:
         self.statements += 1
         self.round_trips += 1
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # no BEGIN, no COMMIT
         if not connection.info.get("in_tx"):
             connection.info["in_tx"] = True
             self.round_trips += 1  # psycopg's BEGIN
