@@ -42,6 +42,7 @@ def builders() -> dict[str, tuple[str, Callable[[], Any]]]:
         "turn_store.ALLOCATE_SEQ_CHECKED": ("turn", lambda: turn_store.allocate_seq_statement().where(turn_store.TOKEN_CURRENT)),
         "turn_store.FINISH_ANSWER": ("turn", turn_store.finish_answer_statement),
         "turn_store.ADD_TOKENS": ("turn", turn_store.add_tokens_statement),
+        "turn_store.FINISH_ANSWER_AND_COUNT": ("turn", turn_store.finish_answer_and_count_statement),
         "turn_store.INSERT_CONVERSATION_CHECKED": ("turn", turn_store.insert_conversation_statement),
         "insert(Message), written in place": ("turn", lambda: insert(Message)),
         "search.STATEMENTS": ("search", lambda: search.search_statement(search.POSTGRESQL_SEARCH)),

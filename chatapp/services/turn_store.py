@@ -80,17 +80,16 @@ def finish_answer_and_count_statement() -> Any:
     total in one statement, so it runs without a transaction around it; the
     total moves only if this statement is the one that finished the answer."""
     finished = finish_answer_statement().returning(Message.conversation_id).cte("finished")
-    return (
-        update(Conversation)
-        .where(Conversation.id == select(finished.c.conversation_id).scalar_subquery())
-        .values(token_total=Conversation.token_total + bindparam("b_tokens"), updated_at=bindparam("b_now"))
-    )
+    return add_tokens_statement(select(finished.c.conversation_id).scalar_subquery())
 
 
-def add_tokens_statement() -> Any:
+def add_tokens_statement(conversation_id: Any = None) -> Any:
+    """Add `b_tokens` to a conversation's running total and move its
+    updated_at; the conversation is `b_conversation_id` unless given."""
+    target = bindparam("b_conversation_id") if conversation_id is None else conversation_id
     return (
         update(Conversation)
-        .where(Conversation.id == bindparam("b_conversation_id"))
+        .where(Conversation.id == target)
         .values(token_total=Conversation.token_total + bindparam("b_tokens"), updated_at=bindparam("b_now"))
     )
 
