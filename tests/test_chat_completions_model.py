@@ -248,22 +248,24 @@ def text_chunk(content: str, finish: str | None = None) -> dict[str, Any]:
 
 
 class PacedProvider:
-    """A chat-completions stream of `words`, `gap` seconds apart, then the
+    """A chat-completions stream of `words`, `gap` seconds apart (or the
+    gap after each word), then the
     end; or, with `then="stall"` or `"drop"`, a provider that stops writing
     or cuts the connection after them."""
 
-    def __init__(self, words: list[str], gap: float, then: str = "end") -> None:
-        self.words, self.gap, self.then = words, gap, then
+    def __init__(self, words: list[str], gap: float | list[float], then: str = "end") -> None:
+        self.words, self.then = words, then
+        self.gaps = gap if isinstance(gap, list) else [gap] * len(words)
         self.server: asyncio.Server | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await reader.readuntil(b"\r\n\r\n")
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-            for word in self.words:
+            for word, gap in zip(self.words, self.gaps, strict=True):
                 writer.write(chunk_event(text_chunk(word)))
                 await writer.drain()
-                await asyncio.sleep(self.gap)
+                await asyncio.sleep(gap)
             if self.then == "stall":
                 await asyncio.sleep(30)
             elif self.then == "end":
@@ -348,6 +350,23 @@ async def test_a_stream_slower_than_the_read_interval_keeps_its_socket_reading(h
         events = await stream(worker_model(base_url, interval=0.05))
     assert completed(events).output[0].content[0].text == "".join(words)  # type: ignore[union-attr]
     assert holds and not any(holds)
+
+
+async def test_a_stream_slower_than_the_read_interval_is_read_as_it_arrives(holds: list[bool]) -> None:
+    words = [f" word{index}" for index in range(5)]
+    async with PacedProvider(words, gap=0.15) as base_url:  # an event every 0.15 s, reads every 0.05 s
+        events = await stream(worker_model(base_url, interval=0.05))
+    assert completed(events).output[0].content[0].text == "".join(words)  # type: ignore[union-attr]
+    assert len(holds) == 1  # only the second read waits, until the pace is known
+
+
+async def test_a_slow_stream_that_speeds_up_is_held_again(holds: list[bool]) -> None:
+    words = [f" word{index}" for index in range(44)]
+    gaps = [0.15] * 4 + [0.002] * 40  # four slow events, then forty at once
+    async with PacedProvider(words, gap=gaps) as base_url:
+        events = await stream(worker_model(base_url, interval=0.05))
+    assert completed(events).output[0].content[0].text == "".join(words)  # type: ignore[union-attr]
+    assert len(holds) >= 2 and any(holds)  # held, and paused, once the events came faster than the reads
 
 
 async def test_a_provider_that_stalls_after_a_fast_start_still_times_out(holds: list[bool]) -> None:

@@ -13,7 +13,9 @@ runner, the turn bus and the browser. So:
 - the body is taken from that buffer at most once per `interval`: whatever
   arrived in the meantime, one token or forty, travels on as one piece, so
   the per-token work left in Python is aiohttp's buffer append. A reply's
-  text reaches the person at most `interval` later than the model wrote it;
+  text reaches the person at most `interval` later than the model wrote it.
+  A model slower than the interval is read as each token arrives, since
+  there is nothing to gather;
 - while the model writes faster than that, the socket itself rests between
   reads (see `PacedResponseStream`), so the tokens of an interval cost one
   wake-up of the event loop, not one each.
@@ -40,21 +42,34 @@ MAX_CONNECTIONS = 10_000
 # A read that carried this many events or more marks a stream running faster
 # than the read interval; see PacedResponseStream.
 BUSY_EVENTS = 3
+# A read that carried one event and came this share of the interval or more
+# after the one before marks a stream slower than the interval; see
+# PacedResponseStream.
+SLOW_GAP = 0.75
 
 
 class PacedResponseStream(AiohttpResponseStream):
-    """A response body read from aiohttp's buffer at most once per `interval`.
+    """A response body read from aiohttp's buffer at most once per `interval`,
+    while the model writes faster than that.
 
-    While the model writes faster than that (a read carried about
-    `BUSY_EVENTS` events or more; blank lines are counted, so a multi-line
-    event counts for more), the transport is paused between reads (asyncio's
+    A stream slower than the interval (a read carried one event, and it came
+    `SLOW_GAP` of the interval or more after the read before) is read as its
+    events arrive: holding it would gather nothing, since each read would
+    still carry one event, and the hold's timer would wake the event loop a
+    second time for every token. The first read is never held and the second
+    always is, so the pace is known before a stream is read as it comes; a
+    read that carries more than one event starts holding again.
+
+    While a held stream runs well ahead of the interval (a read carried
+    about `BUSY_EVENTS` events or more; blank lines are counted, so a
+    multi-line event counts for more), the transport is paused between reads (asyncio's
     `Transport.pause_reading`). Over plain TCP the events then wait in the
     kernel and arrive in one `recv`, instead of waking the event loop once
     each. Over TLS asyncio's SSL layer keeps reading the socket into its own
     buffer while the application side is paused, so each arrival still wakes
-    the loop; what is saved there is aiohttp's work per arrival. A slower
-    stream, an event per read or fewer, is left reading, since pausing it
-    would save no wake-up and cost two system calls. A transport that
+    the loop; what is saved there is aiohttp's work per arrival. A held
+    stream with fewer events a read is left reading, since pausing it would
+    save little and cost two system calls. A transport that
     aiohttp's own flow control has paused (its buffer is full), or one
     without flow control, is left as it is. aiohttp's read timeout keeps
     running through a pause, which lasts at most one interval."""
@@ -68,11 +83,11 @@ class PacedResponseStream(AiohttpResponseStream):
         content = self._aiohttp_response.content
         connection = self._aiohttp_response.connection
         transport = connection.transport if connection is not None else None
-        next_read, busy = 0.0, False
+        next_read, busy, hold, last_read = 0.0, False, True, None
         with map_aiohttp_exceptions():
             while True:
                 wait = next_read - loop.time()
-                if wait > 0 and not content.is_eof():  # the end is never held once it has arrived
+                if hold and wait > 0 and not content.is_eof():  # the end is never held once it has arrived
                     await self._hold(wait, transport if busy else None)
                 try:
                     data = await content.readany()
@@ -81,8 +96,11 @@ class PacedResponseStream(AiohttpResponseStream):
                     raise httpx2.ReadError(str(error) or type(error).__name__) from error
                 if not data:
                     return
-                next_read = loop.time() + self._interval
-                busy = data.count(b"\n") >= 2 * BUSY_EVENTS  # an event ends in a blank line
+                now = loop.time()
+                lines = data.count(b"\n")  # an event ends in a blank line: two per event
+                busy = lines >= 2 * BUSY_EVENTS
+                hold = last_read is None or lines > 2 or now - last_read < SLOW_GAP * self._interval
+                last_read, next_read = now, now + self._interval
                 yield data
 
     @staticmethod

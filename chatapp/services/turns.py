@@ -238,28 +238,35 @@ class EventPublisher:
         await self._task
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        published = float("-inf")
         while True:
             await self._wake.wait()
+            # Let text gather for the rest of the interval since the last
+            # publish, but never delay the end. A model slower than the
+            # interval is published as it comes, with no timer per token.
+            early = published + PUBLISH_INTERVAL_SECONDS - loop.time()
+            if early > 0 and not self._closed:
+                await self._gather(early)
             self._wake.clear()
             self._take_text()
             batch, self._pending = self._pending, []
             if batch:
+                published = loop.time()
                 try:
                     await self._bus.publish(self._turn_id, batch)
                 except Exception:  # the bus is best effort; the database has the turn
                     pass
             if self._closed and not self._pending and self._sent == len(self._parts):
                 return
-            if not self._closed:  # let text gather, but never delay the end
-                await self._gather()
 
-    async def _gather(self) -> None:
-        """Wait out the publish interval, or until `close`. A timer on a bare
-        future, not `wait_for`: that costs a task, a cancellation and its
-        wait on every publish, once per token at a steady model's pace."""
+    async def _gather(self, seconds: float) -> None:
+        """Wait `seconds`, or until `close`. A timer on a bare future, not
+        `wait_for`: that costs a task, a cancellation and its wait on every
+        publish, once per token at a steady model's pace."""
         loop = asyncio.get_running_loop()
         self._interval = loop.create_future()
-        timer = loop.call_later(PUBLISH_INTERVAL_SECONDS, _resolve, self._interval)
+        timer = loop.call_later(seconds, _resolve, self._interval)
         try:
             await self._interval
         finally:
