@@ -8,73 +8,78 @@ import uuid
 
 import pytest
 
-from chatapp.services.bus import MemoryTurnBus
 from chatapp.services import turns
+from chatapp.services.bus import MemoryTurnBus
 from chatapp.services.turn_events import TextDelta, TurnDone, TurnEvent
 from chatapp.services.turns import PUBLISH_INTERVAL_SECONDS, EventPublisher
 
 
-@pytest.fixture
-def gathers(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every wait the publisher made for text to gather, in seconds."""
-    waits: list[float] = []
-    gather = EventPublisher._gather
+class RecordedBus(MemoryTurnBus):
+    """The in-memory bus, keeping every batch handed to it."""
 
-    async def recorded(self: EventPublisher, seconds: float) -> None:
-        waits.append(seconds)
-        await gather(self, seconds)
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[TurnEvent]] = []
 
-    monkeypatch.setattr(EventPublisher, "_gather", recorded)
-    return waits
+    def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
+        self.batches.append(list(events))
+        super().publish(turn_id, events)
 
 
-async def published(bus: MemoryTurnBus, turn_id: uuid.UUID) -> list[TurnEvent]:
-    return [event async for event in bus.follow(turn_id, idle_seconds=5) if event is not None]
+def deltas(batches: list[list[TurnEvent]]) -> list[str]:
+    return [event.delta for batch in batches for event in batch if isinstance(event, TextDelta)]
 
 
-async def test_text_slower_than_the_publish_interval_is_published_as_it_comes(gathers: list[float]) -> None:
-    bus, turn_id, parts = MemoryTurnBus(), uuid.uuid4(), []
-    publisher = EventPublisher(bus, turn_id, parts)
+async def test_text_slower_than_the_publish_interval_is_published_in_the_step_that_adds_it() -> None:
+    bus, parts = RecordedBus(), []
+    publisher = EventPublisher(bus, uuid.uuid4(), parts)
     for word in ["one ", "two ", "three "]:
         parts.append(word)
         publisher.text_added()
+        assert bus.batches[-1] == [TextDelta(word)]  # handed over before this step ends: no task, no timer
         await asyncio.sleep(PUBLISH_INTERVAL_SECONDS * 1.5)
-    publisher.emit(TurnDone({}))
-    await publisher.close()
-    events = await published(bus, turn_id)
-    assert [event.delta for event in events if isinstance(event, TextDelta)] == ["one ", "two ", "three "]
-    assert gathers == []
+    publisher.close()
+    assert deltas(bus.batches) == ["one ", "two ", "three "]
 
 
-async def test_text_faster_than_the_publish_interval_gathers_into_few_batches(gathers: list[float]) -> None:
-    bus, turn_id, parts = MemoryTurnBus(), uuid.uuid4(), []
-    publisher = EventPublisher(bus, turn_id, parts)
+async def test_text_faster_than_the_publish_interval_gathers_into_few_batches() -> None:
+    bus, parts = RecordedBus(), []
+    publisher = EventPublisher(bus, uuid.uuid4(), parts)
     words = [f"w{index} " for index in range(20)]
     for word in words:
         parts.append(word)
         publisher.text_added()
         await asyncio.sleep(0)
-    publisher.emit(TurnDone({}))
-    await publisher.close()
-    deltas = [event.delta for event in await published(bus, turn_id) if isinstance(event, TextDelta)]
-    assert "".join(deltas) == "".join(words) and len(deltas) <= 3
-    assert gathers and all(0 < seconds <= PUBLISH_INTERVAL_SECONDS for seconds in gathers)
+    await asyncio.sleep(PUBLISH_INTERVAL_SECONDS * 1.5)  # the gathered rest is due by then
+    assert "".join(deltas(bus.batches)) == "".join(words)
+    assert len(bus.batches) == 2  # the first word at once, the rest together
 
 
-async def test_the_end_is_published_without_waiting_out_the_interval(
-    gathers: list[float], monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(turns, "PUBLISH_INTERVAL_SECONDS", 3600.0)  # waiting it out would hang the test
-    bus, turn_id, parts = MemoryTurnBus(), uuid.uuid4(), []
-    publisher = EventPublisher(bus, turn_id, parts)
+async def test_the_end_is_published_at_close_without_waiting_out_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turns, "PUBLISH_INTERVAL_SECONDS", 3600.0)
+    bus, parts = RecordedBus(), []
+    publisher = EventPublisher(bus, uuid.uuid4(), parts)
     parts.append("first ")
     publisher.text_added()
-    await asyncio.sleep(0)  # published at once: nothing was published before
     parts.append("last")
+    publisher.text_added()
     publisher.emit(TurnDone({"answer": "first last"}))
-    closing = asyncio.create_task(publisher.close())
-    events = await asyncio.wait_for(published(bus, turn_id), timeout=30)
-    await closing
-    assert gathers  # the second piece came within the interval
-    assert [type(event) for event in events] == [TextDelta, TextDelta, TurnDone]
-    assert "".join(event.delta for event in events if isinstance(event, TextDelta)) == "first last"
+    assert bus.batches == [[TextDelta("first ")]]  # the rest waits for the interval...
+    publisher.close()
+    assert bus.batches[1] == [TextDelta("last"), TurnDone({"answer": "first last"})]  # ...or the end
+
+
+async def test_a_bus_that_fails_does_not_fail_the_turn_and_later_batches_are_still_handed_over() -> None:
+    class BrokenBus(MemoryTurnBus):
+        calls = 0
+
+        def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
+            self.calls += 1
+            raise ConnectionError("bus down")
+
+    bus, parts = BrokenBus(), ["text"]
+    publisher = EventPublisher(bus, uuid.uuid4(), parts)
+    publisher.text_added()  # raises inside: the database has the turn, so nothing reaches the agent loop
+    publisher.emit(TurnDone({}))
+    publisher.close()
+    assert bus.calls == 2

@@ -32,7 +32,7 @@ async def test_without_redis_the_turn_bus_is_in_memory(engine: Engine) -> None:
 async def test_a_redis_bus_works_while_open_and_is_closed_with_the_parts(engine: Engine, redis_url: str) -> None:
     turn_id = uuid.uuid4()
     async with open_parts(Settings(redis_url=redis_url), engine) as parts:
-        await parts.bus.publish(turn_id, [TextDelta("hello")])
+        parts.bus.publish(turn_id, [TextDelta("hello")])
         await parts.bus.forget(turn_id)
         redis = parts.bus._redis  # type: ignore[attr-defined]
     pool = redis.connection_pool

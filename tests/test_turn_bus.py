@@ -49,9 +49,9 @@ async def test_a_follower_on_another_worker_gets_every_turns_events_in_order(
     async def run(turn_id: uuid.UUID) -> None:
         here.starting(turn_id)
         for index in range(10):
-            await here.publish(turn_id, [TextDelta(f"{index} ")])
+            here.publish(turn_id, [TextDelta(f"{index} ")])
             await asyncio.sleep(0)
-        await here.publish(turn_id, [FINAL])
+        here.publish(turn_id, [FINAL])
 
     await asyncio.gather(*(run(turn_id) for turn_id in turns))
     for turn_id in turns:
@@ -65,8 +65,8 @@ async def test_the_follower_beside_a_running_turn_reads_it_from_memory() -> None
     try:
         bus.starting(turn_id)
         follower = asyncio.create_task(followed(bus, turn_id))
-        await bus.publish(turn_id, [TextDelta("Hello")])
-        await bus.publish(turn_id, [TextDelta(" there"), FINAL])
+        bus.publish(turn_id, [TextDelta("Hello")])
+        bus.publish(turn_id, [TextDelta(" there"), FINAL])
         events = await follower
     finally:
         await bus.close()
@@ -83,7 +83,7 @@ async def test_a_follower_that_leaves_before_the_first_event_leaves_the_turn_in_
         early.cancel()
         await asyncio.gather(early, return_exceptions=True)
         follower = asyncio.create_task(followed(bus, turn_id))
-        await bus.publish(turn_id, [TextDelta("still here"), FINAL])
+        bus.publish(turn_id, [TextDelta("still here"), FINAL])
         assert texts(await follower) == ["still here"]
     finally:
         await bus.close()
@@ -95,11 +95,11 @@ async def test_a_rerun_on_another_worker_is_never_answered_with_the_earlier_run(
     first, second = workers
     turn_id = uuid.uuid4()
     first.starting(turn_id)
-    await first.publish(turn_id, [TextDelta("old answer"), FINAL])
+    first.publish(turn_id, [TextDelta("old answer"), FINAL])
     await first._written()
     await second.forget(turn_id)
     second.starting(turn_id)
-    await second.publish(turn_id, [TextDelta("new answer"), FINAL])
+    second.publish(turn_id, [TextDelta("new answer"), FINAL])
     assert texts(await followed(first, turn_id)) == ["new answer"]
 
 
@@ -115,7 +115,7 @@ async def test_forget_does_not_wait_for_the_batches_other_turns_publish_after_it
         for _ in range(20_000):  # bounded; stopped as soon as forget returns
             if not busy:
                 return
-            await here.publish(turn_id, [TextDelta("x")])
+            here.publish(turn_id, [TextDelta("x")])
             await asyncio.sleep(0)
 
     publishers = [asyncio.create_task(keep_publishing()) for _ in range(20)]
@@ -134,8 +134,8 @@ async def test_a_late_follower_beside_the_turn_replays_it_from_the_first_event(
     here, _ = workers
     turn_id = uuid.uuid4()
     here.starting(turn_id)
-    await here.publish(turn_id, [TextDelta("a")])
-    await here.publish(turn_id, [TextDelta("b"), FINAL])
+    here.publish(turn_id, [TextDelta("a")])
+    here.publish(turn_id, [TextDelta("b"), FINAL])
     assert texts(await followed(here, turn_id)) == ["a", "b"]
 
 
@@ -158,10 +158,10 @@ async def test_forget_leaves_no_event_of_the_earlier_run(workers: tuple[RedisTur
     here, there = workers
     turn_id = uuid.uuid4()
     here.starting(turn_id)
-    await here.publish(turn_id, [TextDelta("first run"), FINAL])
+    here.publish(turn_id, [TextDelta("first run"), FINAL])
     await here.forget(turn_id)
     here.starting(turn_id)
-    await here.publish(turn_id, [TextDelta("second run"), FINAL])
+    here.publish(turn_id, [TextDelta("second run"), FINAL])
     assert texts(await followed(there, turn_id)) == ["second run"]
     assert texts(await followed(here, turn_id)) == ["second run"]
 
@@ -172,13 +172,13 @@ async def test_a_rerun_soon_after_the_first_run_keeps_its_events_beside_it(redis
     turn_id = uuid.uuid4()
     try:
         bus.starting(turn_id)
-        await bus.publish(turn_id, [TextDelta("first run"), FINAL])
+        bus.publish(turn_id, [TextDelta("first run"), FINAL])
         await bus.forget(turn_id)
         bus.starting(turn_id)
         follower = asyncio.create_task(followed(bus, turn_id))
-        await bus.publish(turn_id, [TextDelta("second ")])
+        bus.publish(turn_id, [TextDelta("second ")])
         await asyncio.sleep(0.5)
-        await bus.publish(turn_id, [TextDelta("run"), FINAL])
+        bus.publish(turn_id, [TextDelta("run"), FINAL])
         events = await follower
     finally:
         await bus.close()

@@ -46,7 +46,10 @@ class TurnBus(Protocol):
         events from memory, from the first one on."""
         ...
 
-    async def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None: ...
+    def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
+        """Hands a batch over without waiting: followers here see it at once,
+        a shared bus writes it from a task of its own."""
+        ...
 
     def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
         """Every event of the turn from its first, then live, ending after
@@ -94,7 +97,7 @@ class MemoryTurnBus:
     def runs_here(self, turn_id: uuid.UUID) -> bool:
         return turn_id in self._channels
 
-    async def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
+    def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
         channel = self._channel(turn_id)
         channel.events.extend(events)
         channel.changed.set_result(None)
@@ -194,14 +197,14 @@ class RedisTurnBus:
     def _stop_key(turn_id: uuid.UUID) -> str:
         return f"chatapp:turn:{turn_id}:stop"
 
-    async def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
+    def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
         """Into memory for the follower here at once; to Redis with the
         batches of every other turn running here, in one pipeline: while one
         pipeline is on the wire the next gathers, so at any load a worker
         makes one round trip at a time, not one per turn per batch."""
         payloads = [encode(event) for event in events]
         if self._here.runs_here(turn_id):
-            await self._here.publish(turn_id, events)
+            self._here.publish(turn_id, events)
         self._published += 1
         ended = any(isinstance(event, FINAL) for event in events)
         self._outbox.append(_Batch(turn_id, self._events_key(turn_id), payloads, ended, self._published))

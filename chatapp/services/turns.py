@@ -203,79 +203,61 @@ async def begin_edit(
 # ---- running a turn ----------------------------------------------------------
 
 class EventPublisher:
-    """Hands events to the bus from a task of its own. Per token the agent
-    loop only appends the text to the answer's parts and wakes this task;
-    text is joined and sent once per publish, so a fast model's tokens travel
-    in a few batches and no per-token object, encoding or I/O is added."""
+    """Hands a turn's events to the bus. Per token the agent loop only
+    appends the text to the answer's parts; text is joined and sent once per
+    publish, at most once per `PUBLISH_INTERVAL_SECONDS`, so a fast model's
+    tokens travel in a few batches and no per-token object, encoding or I/O
+    is added. Text slower than the interval is published in the agent
+    loop's own step as it comes: no task, timer or extra wake-up of the
+    event loop per token. A bus's `publish` only hands the batch over (Redis
+    is written from a task of its own), so publishing never waits."""
 
     def __init__(self, bus: TurnBus, turn_id: uuid.UUID, parts: list[str]) -> None:
         self._bus, self._turn_id, self._parts = bus, turn_id, parts
         self._sent = 0  # parts already handed to the bus
         self._pending: list[TurnEvent] = []
-        self._wake = asyncio.Event()
-        self._interval: asyncio.Future[None] | None = None
-        self._closed = False
-        self._task = asyncio.create_task(self._run())
+        self._published = float("-inf")  # the event loop's time at the last publish
+        self._due: asyncio.TimerHandle | None = None  # a publish waiting out the interval
 
     def text_added(self) -> None:
-        self._wake.set()
+        self._publish_soon()
 
     def emit(self, event: TurnEvent) -> None:
         self._take_text()  # text produced before the event goes before it
         self._pending.append(event)
-        self._wake.set()
+        self._publish_soon()
+
+    def close(self) -> None:
+        """Publishes what is left at once: the end is never delayed."""
+        if self._due is not None:
+            self._due.cancel()
+        self._publish()
 
     def _take_text(self) -> None:
         if len(self._parts) > self._sent:
             self._pending.append(TextDelta("".join(self._parts[self._sent:])))
             self._sent = len(self._parts)
 
-    async def close(self) -> None:
-        self._closed = True
-        if self._interval is not None:
-            _resolve(self._interval)
-        self._wake.set()
-        await self._task
-
-    async def _run(self) -> None:
+    def _publish_soon(self) -> None:
+        if self._due is not None:
+            return  # the publish already due takes this too
         loop = asyncio.get_running_loop()
-        published = float("-inf")
-        while True:
-            await self._wake.wait()
-            # Let text gather for the rest of the interval since the last
-            # publish, but never delay the end. A model slower than the
-            # interval is published as it comes, with no timer per token.
-            early = published + PUBLISH_INTERVAL_SECONDS - loop.time()
-            if early > 0 and not self._closed:
-                await self._gather(early)
-            self._wake.clear()
-            self._take_text()
-            batch, self._pending = self._pending, []
-            if batch:
-                published = loop.time()
-                try:
-                    await self._bus.publish(self._turn_id, batch)
-                except Exception:  # the bus is best effort; the database has the turn
-                    pass
-            if self._closed and not self._pending and self._sent == len(self._parts):
-                return
+        early = self._published + PUBLISH_INTERVAL_SECONDS - loop.time()
+        if early > 0:
+            self._due = loop.call_later(early, self._publish)
+        else:
+            self._publish()
 
-    async def _gather(self, seconds: float) -> None:
-        """Wait `seconds`, or until `close`. A timer on a bare future, not
-        `wait_for`: that costs a task, a cancellation and its wait on every
-        publish, once per token at a steady model's pace."""
-        loop = asyncio.get_running_loop()
-        self._interval = loop.create_future()
-        timer = loop.call_later(seconds, _resolve, self._interval)
-        try:
-            await self._interval
-        finally:
-            timer.cancel()
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+    def _publish(self) -> None:
+        self._due = None
+        self._take_text()
+        batch, self._pending = self._pending, []
+        if batch:
+            self._published = asyncio.get_running_loop().time()
+            try:
+                self._bus.publish(self._turn_id, batch)
+            except Exception:  # the bus is best effort; the database has the turn
+                pass
 
 
 def turn_failure(error: BaseException, *, conversation_id: uuid.UUID, settings: Settings) -> ServiceError:
@@ -376,7 +358,7 @@ class TurnRun:
                 failure = Interrupted(failure_for("interrupted").message, conversation_id=started.conversation_id)
                 outcome = self.outcome = await asyncio.shield(self.store_failure(failure))
                 publisher.emit(outcome)
-                await publisher.close()
+                publisher.close()
                 raise
             except BaseException as error:  # every failure is stored and reported in one shape
                 await cancel(consume)
@@ -385,7 +367,7 @@ class TurnRun:
         finally:
             stop.cancel()
         publisher.emit(outcome)
-        await publisher.close()
+        publisher.close()
         return outcome
 
     async def store(self, text: str, status: str) -> TurnDone | TurnFailed:
