@@ -73,10 +73,15 @@ class TurnBus(Protocol):
 class _Channel:
     events: list[TurnEvent] = field(default_factory=list)
     running: bool = False  # made by `starting`: a turn runs here, whoever follows it
-    # Resolved by the next publish, then replaced: followers wait on it with
-    # `asyncio.wait`, which (unlike `wait_for` on an event) makes no task
-    # and cancels nothing, once per published batch per follower.
-    changed: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    # Each waiting follower's own future, resolved (True) by the next
+    # publish: a follower that goes away cancels only its own.
+    waiting: list[asyncio.Future[bool]] = field(default_factory=list)
+
+    def wake(self) -> None:
+        for waiter in self.waiting:
+            if not waiter.done():
+                waiter.set_result(True)
+        self.waiting.clear()
 
 
 class MemoryTurnBus:
@@ -100,8 +105,7 @@ class MemoryTurnBus:
     def publish(self, turn_id: uuid.UUID, events: list[TurnEvent]) -> None:
         channel = self._channel(turn_id)
         channel.events.extend(events)
-        channel.changed.set_result(None)
-        channel.changed = asyncio.get_running_loop().create_future()
+        channel.wake()
         if any(isinstance(event, FINAL) for event in events):
             self._stops.pop(turn_id, None)
             asyncio.get_running_loop().call_later(self._ended_ttl_seconds, self._drop, turn_id, channel)
@@ -113,8 +117,26 @@ class MemoryTurnBus:
             del self._channels[turn_id]
 
     async def follow(self, turn_id: uuid.UUID, *, idle_seconds: float) -> AsyncIterator[TurnEvent | None]:
+        """A follower hears a batch per token at a slow model's pace, so its
+        idle clock is one timer, moved on only when it fires, not a timer
+        (and `asyncio.wait`'s callbacks) per batch."""
+        loop = asyncio.get_running_loop()
         seen = 0
         channel = self._channel(turn_id)  # a follower may arrive before the first event
+        waiting_since = loop.time()
+        waiter: asyncio.Future[bool] | None = None
+        clock: asyncio.TimerHandle | None = None
+
+        def idle_check() -> None:
+            nonlocal clock
+            due = waiting_since + idle_seconds
+            if loop.time() < due:
+                clock = loop.call_at(due, idle_check)
+                return
+            clock = None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(False)
+
         try:
             while True:
                 while seen < len(channel.events):
@@ -123,10 +145,17 @@ class MemoryTurnBus:
                     yield event
                     if isinstance(event, FINAL):
                         return
-                changed, _ = await asyncio.wait((channel.changed,), timeout=idle_seconds)
-                if not changed:
+                waiting_since = loop.time()
+                waiter = loop.create_future()
+                channel.waiting.append(waiter)
+                if clock is None:
+                    clock = loop.call_at(waiting_since + idle_seconds, idle_check)
+                if not await waiter:
+                    channel.waiting.remove(waiter)
                     yield None
         finally:
+            if clock is not None:
+                clock.cancel()
             # A follower of a turn this process never ran leaves nothing behind.
             if not channel.events and not channel.running and self._channels.get(turn_id) is channel:
                 del self._channels[turn_id]

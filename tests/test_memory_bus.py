@@ -1,0 +1,74 @@
+"""The in-memory side of the turn bus, which every follower beside a
+running turn reads: its idle clock, and followers that come and go."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from chatapp.services.bus import MemoryTurnBus
+from chatapp.services.errors import AgentFailed
+from chatapp.services.turn_events import TextDelta, TurnEvent, TurnFailed
+
+FINAL = TurnFailed(AgentFailed("The assistant stopped without an answer."))
+
+
+async def test_a_quiet_turns_follower_hears_none_after_each_idle_period_then_the_events() -> None:
+    bus, turn_id = MemoryTurnBus(), uuid.uuid4()
+    bus.starting(turn_id)
+    heard: list[TurnEvent | None] = []
+    async with asyncio.timeout(20):
+        async for event in bus.follow(turn_id, idle_seconds=0.05):
+            heard.append(event)
+            if len(heard) == 2:  # two idle periods: now the turn speaks
+                bus.publish(turn_id, [TextDelta("late"), FINAL])
+    assert heard == [None, None, TextDelta("late"), FINAL]
+
+
+async def test_a_followers_idle_clock_costs_no_timer_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    timers = 0
+    call_at = loop.call_at
+
+    def counted(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        nonlocal timers
+        timers += 1
+        return call_at(when, callback, *args, **kwargs)
+
+    bus, turn_id = MemoryTurnBus(), uuid.uuid4()
+    bus.starting(turn_id)
+    received: list[TurnEvent | None] = []
+
+    async def follow() -> None:
+        async for event in bus.follow(turn_id, idle_seconds=30):
+            received.append(event)
+
+    follower = asyncio.create_task(follow())
+    await asyncio.sleep(0)
+    monkeypatch.setattr(loop, "call_at", counted)
+    for index in range(50):  # a batch per token: the follower waits for each
+        bus.publish(turn_id, [TextDelta(f"{index} ")])
+        await asyncio.sleep(0)
+    bus.publish(turn_id, [FINAL])
+    during_batches = timers
+    await asyncio.wait_for(follower, timeout=20)
+    assert len(received) == 51 and None not in received
+    assert during_batches <= 1
+
+
+async def test_a_follower_that_leaves_while_waiting_does_not_disturb_another() -> None:
+    bus, turn_id = MemoryTurnBus(), uuid.uuid4()
+    bus.starting(turn_id)
+
+    async def collect() -> list[TurnEvent | None]:
+        return [event async for event in bus.follow(turn_id, idle_seconds=30)]
+
+    leaving, staying = asyncio.create_task(collect()), asyncio.create_task(collect())
+    await asyncio.sleep(0.01)  # both wait for the first batch
+    leaving.cancel()
+    await asyncio.gather(leaving, return_exceptions=True)
+    bus.publish(turn_id, [TextDelta("still heard"), FINAL])
+    assert await asyncio.wait_for(staying, timeout=20) == [TextDelta("still heard"), FINAL]
