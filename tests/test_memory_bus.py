@@ -72,3 +72,21 @@ async def test_a_follower_that_leaves_while_waiting_does_not_disturb_another() -
     await asyncio.gather(leaving, return_exceptions=True)
     bus.publish(turn_id, [TextDelta("still heard"), FINAL])
     assert await asyncio.wait_for(staying, timeout=20) == [TextDelta("still heard"), FINAL]
+
+
+async def test_a_follower_whose_idle_clock_and_a_publish_land_together_still_hears_the_batch() -> None:
+    bus, turn_id = MemoryTurnBus(), uuid.uuid4()
+    bus.starting(turn_id)
+    heard: list[TurnEvent | None] = []
+
+    async def follow() -> None:
+        async for event in bus.follow(turn_id, idle_seconds=30):
+            heard.append(event)
+
+    follower = asyncio.create_task(follow())
+    await asyncio.sleep(0)  # the follower waits for the first batch
+    [waiter] = bus._channels[turn_id].waiting
+    waiter.set_result(False)  # its idle clock fires...
+    bus.publish(turn_id, [TextDelta("x"), FINAL])  # ...and a batch comes before the follower runs again
+    await asyncio.wait_for(follower, timeout=20)
+    assert heard == [None, TextDelta("x"), FINAL]

@@ -151,7 +151,8 @@ class MemoryTurnBus:
                 if clock is None:
                     clock = loop.call_at(waiting_since + idle_seconds, idle_check)
                 if not await waiter:
-                    channel.waiting.remove(waiter)
+                    if waiter in channel.waiting:  # a publish since has cleared the list
+                        channel.waiting.remove(waiter)
                     yield None
         finally:
             if clock is not None:
