@@ -52,11 +52,11 @@ async def test_a_followers_idle_clock_costs_no_timer_per_batch(monkeypatch: pyte
     for index in range(50):  # a batch per token: the follower waits for each
         bus.publish(turn_id, [TextDelta(f"{index} ")])
         await asyncio.sleep(0)
+    during_batches = timers  # before the final batch, which schedules the channel's own drop
     bus.publish(turn_id, [FINAL])
-    during_batches = timers
     await asyncio.wait_for(follower, timeout=20)
     assert len(received) == 51 and None not in received
-    assert during_batches <= 1
+    assert during_batches == 0  # the idle clock, set at the first wait, was never moved per batch
 
 
 async def test_a_follower_that_leaves_while_waiting_does_not_disturb_another() -> None:
@@ -90,3 +90,37 @@ async def test_a_follower_whose_idle_clock_and_a_publish_land_together_still_hea
     bus.publish(turn_id, [TextDelta("x"), FINAL])  # ...and a batch comes before the follower runs again
     await asyncio.wait_for(follower, timeout=20)
     assert heard == [None, TextDelta("x"), FINAL]
+
+
+async def test_a_batch_inside_the_idle_period_moves_the_idle_clock_on() -> None:
+    bus, turn_id = MemoryTurnBus(), uuid.uuid4()
+    bus.starting(turn_id)
+    heard: list[TurnEvent | None] = []
+
+    async def follow() -> None:
+        async for event in bus.follow(turn_id, idle_seconds=0.2):
+            heard.append(event)
+            if event is None and TextDelta("a") in heard:
+                bus.publish(turn_id, [FINAL])
+
+    follower = asyncio.create_task(follow())
+    await asyncio.sleep(0.1)
+    bus.publish(turn_id, [TextDelta("a")])  # inside the first idle period: the clock fires, then waits on
+    await asyncio.wait_for(follower, timeout=20)
+    assert heard[-3:] == [TextDelta("a"), None, FINAL]
+
+
+async def test_a_follower_that_leaves_while_waiting_takes_its_future_with_it() -> None:
+    bus, turn_id = MemoryTurnBus(), uuid.uuid4()
+    bus.starting(turn_id)
+
+    async def follow() -> None:
+        async for _ in bus.follow(turn_id, idle_seconds=30):
+            pass
+
+    follower = asyncio.create_task(follow())
+    await asyncio.sleep(0.01)
+    assert len(bus._channels[turn_id].waiting) == 1
+    follower.cancel()
+    await asyncio.gather(follower, return_exceptions=True)
+    assert bus._channels[turn_id].waiting == []

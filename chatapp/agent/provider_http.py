@@ -52,9 +52,10 @@ class PacedResponseStream(AiohttpResponseStream):
     """A response body read from aiohttp's buffer at most once per `interval`,
     while the model writes faster than that.
 
-    A stream slower than the interval (a read carried one event, and it came
-    `SLOW_GAP` of the interval or more after the read before) is read as its
-    events arrive: holding it would gather nothing, since each read would
+    A stream slower than the interval (a read carried one event, counted by
+    its blank line so that `event:` and `data:` fields count once, and it
+    came `SLOW_GAP` of the interval or more after the read before) is read as
+    its events arrive: holding it would gather nothing, since each read would
     still carry one event, and the hold's timer would wake the event loop a
     second time for every token. The first read is never held and the second
     always is, so the pace is known before a stream is read as it comes; a
@@ -97,9 +98,9 @@ class PacedResponseStream(AiohttpResponseStream):
                 if not data:
                     return
                 now = loop.time()
-                lines = data.count(b"\n")  # an event ends in a blank line: two per event
-                busy = lines >= 2 * BUSY_EVENTS
-                hold = last_read is None or lines > 2 or now - last_read < SLOW_GAP * self._interval
+                busy = data.count(b"\n") >= 2 * BUSY_EVENTS  # an event ends in a blank line
+                events = data.count(b"\n\n") + data.count(b"\r\n\r\n")  # one blank line each, however many fields
+                hold = last_read is None or events > 1 or now - last_read < SLOW_GAP * self._interval
                 last_read, next_read = now, now + self._interval
                 yield data
 

@@ -157,6 +157,8 @@ class MemoryTurnBus:
         finally:
             if clock is not None:
                 clock.cancel()
+            if waiter is not None and waiter in channel.waiting:
+                channel.waiting.remove(waiter)  # left while waiting: its future goes with it
             # A follower of a turn this process never ran leaves nothing behind.
             if not channel.events and not channel.running and self._channels.get(turn_id) is channel:
                 del self._channels[turn_id]
