@@ -16,6 +16,16 @@ from chatapp.services.turn_events import TextDelta, TurnEvent, TurnFailed
 FINAL = TurnFailed(AgentFailed("The assistant stopped without an answer."))
 
 
+def following(bus: MemoryTurnBus, turn_id: uuid.UUID, heard: list[TurnEvent | None]) -> asyncio.Task[None]:
+    """A follower of the turn to its end, in a task, keeping what it hears."""
+
+    async def follow() -> None:
+        async for event in bus.follow(turn_id, idle_seconds=30):
+            heard.append(event)
+
+    return asyncio.create_task(follow())
+
+
 async def test_a_quiet_turns_follower_hears_none_after_each_idle_period_then_the_events() -> None:
     bus, turn_id = MemoryTurnBus(), uuid.uuid4()
     bus.starting(turn_id)
@@ -41,12 +51,7 @@ async def test_a_followers_idle_clock_costs_no_timer_per_batch(monkeypatch: pyte
     bus, turn_id = MemoryTurnBus(), uuid.uuid4()
     bus.starting(turn_id)
     received: list[TurnEvent | None] = []
-
-    async def follow() -> None:
-        async for event in bus.follow(turn_id, idle_seconds=30):
-            received.append(event)
-
-    follower = asyncio.create_task(follow())
+    follower = following(bus, turn_id, received)
     await asyncio.sleep(0)
     monkeypatch.setattr(loop, "call_at", counted)
     for index in range(50):  # a batch per token: the follower waits for each
@@ -62,28 +67,21 @@ async def test_a_followers_idle_clock_costs_no_timer_per_batch(monkeypatch: pyte
 async def test_a_follower_that_leaves_while_waiting_does_not_disturb_another() -> None:
     bus, turn_id = MemoryTurnBus(), uuid.uuid4()
     bus.starting(turn_id)
-
-    async def collect() -> list[TurnEvent | None]:
-        return [event async for event in bus.follow(turn_id, idle_seconds=30)]
-
-    leaving, staying = asyncio.create_task(collect()), asyncio.create_task(collect())
+    heard: list[TurnEvent | None] = []
+    leaving, staying = following(bus, turn_id, []), following(bus, turn_id, heard)
     await asyncio.sleep(0.01)  # both wait for the first batch
     leaving.cancel()
     await asyncio.gather(leaving, return_exceptions=True)
     bus.publish(turn_id, [TextDelta("still heard"), FINAL])
-    assert await asyncio.wait_for(staying, timeout=20) == [TextDelta("still heard"), FINAL]
+    await asyncio.wait_for(staying, timeout=20)
+    assert heard == [TextDelta("still heard"), FINAL]
 
 
 async def test_a_follower_whose_idle_clock_and_a_publish_land_together_still_hears_the_batch() -> None:
     bus, turn_id = MemoryTurnBus(), uuid.uuid4()
     bus.starting(turn_id)
     heard: list[TurnEvent | None] = []
-
-    async def follow() -> None:
-        async for event in bus.follow(turn_id, idle_seconds=30):
-            heard.append(event)
-
-    follower = asyncio.create_task(follow())
+    follower = following(bus, turn_id, heard)
     await asyncio.sleep(0)  # the follower waits for the first batch
     [waiter] = bus._channels[turn_id].waiting
     waiter.set_result(False)  # its idle clock fires...
@@ -113,12 +111,7 @@ async def test_a_batch_inside_the_idle_period_moves_the_idle_clock_on() -> None:
 async def test_a_follower_that_leaves_while_waiting_takes_its_future_with_it() -> None:
     bus, turn_id = MemoryTurnBus(), uuid.uuid4()
     bus.starting(turn_id)
-
-    async def follow() -> None:
-        async for _ in bus.follow(turn_id, idle_seconds=30):
-            pass
-
-    follower = asyncio.create_task(follow())
+    follower = following(bus, turn_id, [])
     await asyncio.sleep(0.01)
     assert len(bus._channels[turn_id].waiting) == 1
     follower.cancel()
