@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
+from types import FrameType
 from typing import Any
 
 from chatapp.services import inflight
@@ -33,26 +35,35 @@ def start_drain(grace_seconds: float) -> asyncio.Task[int]:
 
 
 def drain_on_signal(grace_seconds: float) -> bool:
-    """Run `start_drain` on SIGTERM/SIGINT before the handler the server
+    """Run `start_drain` on SIGTERM/SIGINT as well as the handler the server
     installed on this loop (Granian's, which begins its own shutdown).
-    asyncio keeps one handler per signal and no public way to read it, so
-    this reads the loop's table; on a loop without one it does nothing and
-    returns False (the drain then starts at lifespan shutdown)."""
-    loop = asyncio.get_running_loop()
-    handlers: Any = getattr(loop, "_signal_handlers", None)
-    if not isinstance(handlers, dict):
+
+    An event loop's `add_signal_handler` keeps one handler per signal, in a
+    table that is private (asyncio) or unreachable (uvloop). Both loops are
+    woken the same way, though: the signal's number is written to the loop's
+    wake-up fd by the C-level handler, and the loop dispatches its table from
+    there, whatever Python-level handler the `signal` module holds (a no-op
+    the loop installed). So this replaces that Python-level handler with one
+    that schedules the drain on this loop and calls the one it replaced: the
+    loop still runs the server's handler. A signal left to the system's
+    default (or ignored) is left alone, so it still ends (or spares) the
+    process. Outside the main thread (an app served some other way) nothing
+    is installed. Returns whether a handler was chained; when none was, the
+    drain starts at lifespan shutdown."""
+    if threading.current_thread() is not threading.main_thread():
         return False
+    loop = asyncio.get_running_loop()
     chained = False
     for signum in SIGNALS:
-        previous = handlers.get(signum)
-        if previous is None:
+        previous = signal.getsignal(signum)
+        if not callable(previous):
             continue
 
-        def on_signal(previous: asyncio.Handle = previous) -> None:
-            start_drain(grace_seconds)
-            previous._run()  # the server's own handler, as it was registered
+        def on_signal(number: int, frame: FrameType | None, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(start_drain, grace_seconds)
+            previous(number, frame)
 
-        loop.add_signal_handler(signum, on_signal)
+        signal.signal(signum, on_signal)
         chained = True
     return chained
 

@@ -74,6 +74,11 @@ def test_granian_serves_reflex_prod_target_with_respawn_and_a_larger_backlog() -
     assert int(command[command.index("--backlog") + 1]) > 1024
 
 
+def test_workers_run_on_uvloop() -> None:
+    command = plan(settings(), {}).command()
+    assert command[command.index("--loop") + 1] == "uvloop"
+
+
 def test_workers_are_killed_only_after_the_shutdown_grace() -> None:
     serve_plan = plan(settings(shutdown_grace_seconds=30), {})
     assert serve_plan.kill_timeout_seconds > 30
