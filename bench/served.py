@@ -120,7 +120,7 @@ def main(quick: bool) -> None:
     print_table(rows)
     RESULTS.write_text(json.dumps({
         "machine": machine_info(), "quick": quick,
-        "server": "make api (granian, asyncio loop), PostgreSQL 15 (unix socket), offline model; Redis for 2+ workers",
+        "server": "make api (granian, uvloop), PostgreSQL 15 (unix socket), offline model; Redis for 2+ workers",
         "client": "wrk 4 (C) with bench/wrk/chat.lua: POST /api/{user}/chat, a new conversation per turn, 32 users",
         "results": rows,
     }, indent=2) + "\n")
