@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # A provider's streamed reply is read at most this often: the tokens that
     # arrived in between travel on as one piece (chatapp/agent/provider_http.py).
     stream_read_interval_ms: int = 100
+    # ... and a worker reads all its open streams about this often in all: with more
+    # open than the interval allows, each is read less often, up to once a second
+    # (0: never stretch it; see ReadPace in chatapp/agent/provider_http.py).
+    stream_reads_per_second: int = 500
     db_pool_size: int = 10
     # psycopg will not wait less than 2 s for a connection; /chat then answers 503 within 2.5 s.
     db_connect_timeout_seconds: int = 2

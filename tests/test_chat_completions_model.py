@@ -29,7 +29,7 @@ from openai.types.responses import (
 
 from chatapp.agent.chat_completions import ChatCompletionsModel
 from chatapp.agent import provider_http
-from chatapp.agent.provider_http import PacedResponseStream, provider_http_client
+from chatapp.agent.provider_http import PacedResponseStream, ReadPace, provider_http_client
 from chatapp.agent.chat_completions_stream import ChunkAssembler, split_events
 from tests.support.fake_openai import (
     FakeOpenAI,
@@ -383,3 +383,84 @@ async def test_a_connection_cut_after_a_fast_start_is_the_clients_connection_err
         with pytest.raises(openai.APIConnectionError):
             await stream(worker_model(base_url, interval=0.05))
     assert any(holds)
+
+
+def test_the_read_interval_stays_at_its_base_while_the_reads_fit_the_budget() -> None:
+    pace = ReadPace(0.1, reads_per_second=1000)
+    pace.open = 100  # 100 streams read every 0.1 s: 1,000 reads a second
+    assert pace.interval == 0.1
+
+
+def test_the_read_interval_stretches_with_the_streams_open_past_the_budget() -> None:
+    pace = ReadPace(0.1, reads_per_second=1000)
+    pace.open = 300
+    assert pace.interval == pytest.approx(0.3)
+
+
+def test_a_stretched_read_interval_stops_at_a_second() -> None:
+    pace = ReadPace(0.1, reads_per_second=1000)
+    pace.open = 5000
+    assert pace.interval == provider_http.LONGEST_STRETCH == 1.0
+
+
+def test_no_read_budget_keeps_the_interval_at_its_base() -> None:
+    pace = ReadPace(0.1, reads_per_second=0)
+    pace.open = 5000
+    assert pace.interval == 0.1
+
+
+def paced_model(base_url: str, pace: ReadPace) -> ChatCompletionsModel:
+    """A model on a worker's client whose read pace the test can see."""
+    http_client = provider_http_client(pace.base, pace.reads_per_second)
+    http_client._transport.pace = pace  # type: ignore[attr-defined]
+    client = AsyncOpenAI(base_url=base_url, api_key="sk-test", max_retries=0, http_client=http_client)
+    OPEN_CLIENTS.append(client)
+    return ChatCompletionsModel(model="fake-model", openai_client=client)
+
+
+async def test_a_stream_counts_as_open_while_it_is_read_and_not_after() -> None:
+    pace = ReadPace(0.05, reads_per_second=1000)
+    seen: list[int] = []
+    async with PacedProvider([f" w{index}" for index in range(3)], gap=0.05) as base_url:
+        events = paced_model(base_url, pace).stream_response(
+            "Be brief.", INPUT, ModelSettings(), [], None, [], ModelTracing.DISABLED,
+            previous_response_id=None, conversation_id=None, prompt=None,
+        )
+        async for _ in events:
+            seen.append(pace.open)
+    assert set(seen) == {1}
+    assert pace.open == 0
+
+
+async def test_a_stream_left_after_its_first_event_no_longer_counts_as_open() -> None:
+    pace = ReadPace(0.05, reads_per_second=1000)
+    async with PacedProvider([f" w{index}" for index in range(40)], gap=0.05) as base_url:
+        events = paced_model(base_url, pace).stream_response(
+            "Be brief.", INPUT, ModelSettings(), [], None, [], ModelTracing.DISABLED,
+            previous_response_id=None, conversation_id=None, prompt=None,
+        )
+        async for _ in events:
+            assert pace.open == 1
+            break
+        await events.aclose()  # type: ignore[attr-defined]
+    assert pace.open == 0
+
+
+async def test_a_slow_stream_on_a_worker_past_its_read_budget_is_read_in_pieces_of_several_tokens() -> None:
+    words = [f" word{index}" for index in range(20)]
+
+    async def text_deltas(pace: ReadPace) -> int:
+        async with PacedProvider(words, gap=0.05) as base_url:  # an event every 0.05 s, for 1 s
+            events = await stream(paced_model(base_url, pace))
+        assert completed(events).output[0].content[0].text == "".join(words)  # type: ignore[union-attr]
+        return sum(isinstance(event, ResponseTextDeltaEvent) for event in events)
+
+    as_it_arrives = await text_deltas(ReadPace(0.05, reads_per_second=0))
+    stretched = await text_deltas(ReadPace(0.05, reads_per_second=4))  # one stream at 4 reads a second: 0.25 s
+    assert stretched * 2 <= as_it_arrives
+
+
+def test_a_stream_read_without_pacing_is_never_stretched() -> None:
+    pace = ReadPace(0, reads_per_second=500)
+    pace.open = 5000
+    assert pace.interval == 0

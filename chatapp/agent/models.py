@@ -22,7 +22,8 @@ def openai_client(settings: Settings) -> AsyncOpenAI | None:
     if not settings.openai_base_url and not settings.openai_api_key:
         return None
     return AsyncOpenAI(base_url=settings.openai_base_url, api_key=settings.openai_api_key or "not-needed", max_retries=0,
-                       http_client=provider_http_client(settings.stream_read_interval_ms / 1000))
+                       http_client=provider_http_client(settings.stream_read_interval_ms / 1000,
+                                                         settings.stream_reads_per_second))
 
 
 def select_model(settings: Settings, client: AsyncOpenAI | None = None) -> Model:

@@ -22,6 +22,11 @@ runner, the turn bus and the browser. So:
 
 The first read of a response is never held, so the time to the first token
 is unchanged; nor is the end of the body, once it has reached the worker.
+
+Under load the interval stretches (see `ReadPace`): a worker reads all its
+open streams about `reads_per_second` times a second in all, so with
+hundreds of slow streams open each one's tokens travel in pieces of a few,
+a wake-up and a trip through the pipeline for several tokens, not each.
 """
 
 from __future__ import annotations
@@ -42,10 +47,45 @@ MAX_CONNECTIONS = 10_000
 # A read that carried this many events or more marks a stream running faster
 # than the read interval; see PacedResponseStream.
 BUSY_EVENTS = 3
+# However many streams are open, each is read at least this often (seconds).
+LONGEST_STRETCH = 1.0
 # A read that carried one event and came this share of the interval or more
 # after the one before marks a stream slower than the interval; see
 # PacedResponseStream.
 SLOW_GAP = 0.75
+
+
+class ReadPace:
+    """How often each open stream of one client is read: every `base`
+    seconds, or less often while more streams are open than
+    `reads_per_second` allows at that interval (500 a second at 100 ms
+    holds 50 streams; 150 open are each read every 0.3 s). What one read
+    costs (a wake-up, the runner's event, a publish, an SSE write) is the
+    same for one token or ten, so past that point a worker's cost grows with
+    its streams' reads, held near the budget, rather than with their tokens.
+    A stretched interval stops at `LONGEST_STRETCH`, so text still moves
+    every second at any load. `reads_per_second` of 0 keeps it at `base`, and
+    a `base` of 0 (no pacing) is never stretched.
+
+    While stretched, every stream is held and paused between reads, even one
+    slower than the interval: a loaded worker reads on schedule. Measured
+    against a model writing a token every 100 ms, a budget that gathered
+    about 1.5 tokens a read cost more than reading each token as it came
+    (the hold's timer and the pause are paid per read), and one that
+    gathered about 3 cost a fifth less; hence a budget of 500, which
+    stretches early enough to gather several tokens by the time a worker is
+    busy."""
+
+    def __init__(self, base: float, reads_per_second: float = 0) -> None:
+        self.base = base
+        self.reads_per_second = reads_per_second
+        self.open = 0  # streams being read now
+
+    @property
+    def interval(self) -> float:
+        if self.reads_per_second <= 0 or self.base <= 0:  # no budget, or no pacing at all
+            return self.base
+        return max(self.base, min(self.open / self.reads_per_second, LONGEST_STRETCH))
 
 
 class PacedResponseStream(AiohttpResponseStream):
@@ -75,34 +115,49 @@ class PacedResponseStream(AiohttpResponseStream):
     without flow control, is left as it is. aiohttp's read timeout keeps
     running through a pause, which lasts at most one interval."""
 
-    def __init__(self, aiohttp_response: ClientResponse, interval: float) -> None:
+    def __init__(self, aiohttp_response: ClientResponse, pace: ReadPace) -> None:
         super().__init__(aiohttp_response)
-        self._interval = interval
+        self._pace = pace
+        self._counted = False  # among the pace's open streams
+
+    def _count(self, opened: bool) -> None:
+        if opened != self._counted:
+            self._counted = opened
+            self._pace.open += 1 if opened else -1
+
+    async def aclose(self) -> None:
+        self._count(False)  # closed before its end was read, or without a read
+        await super().aclose()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        content = self._aiohttp_response.content
-        connection = self._aiohttp_response.connection
-        transport = connection.transport if connection is not None else None
-        next_read, busy, hold, last_read = 0.0, False, True, None
-        with map_aiohttp_exceptions():
-            while True:
-                wait = next_read - loop.time()
-                if hold and wait > 0 and not content.is_eof():  # the end is never held once it has arrived
-                    await self._hold(wait, transport if busy else None)
-                try:
-                    data = await content.readany()
-                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
-                    # A broken connection, not a timeout (the vendored map says ConnectTimeout).
-                    raise httpx2.ReadError(str(error) or type(error).__name__) from error
-                if not data:
-                    return
-                now = loop.time()
-                busy = data.count(b"\n") >= 2 * BUSY_EVENTS  # an event ends in a blank line
-                events = data.count(b"\n\n") + data.count(b"\r\n\r\n")  # one blank line each, however many fields
-                hold = last_read is None or events > 1 or now - last_read < SLOW_GAP * self._interval
-                last_read, next_read = now, now + self._interval
-                yield data
+        self._count(True)
+        try:
+            loop = asyncio.get_running_loop()
+            content = self._aiohttp_response.content
+            connection = self._aiohttp_response.connection
+            transport = connection.transport if connection is not None else None
+            next_read, busy, hold, last_read = 0.0, False, True, None
+            with map_aiohttp_exceptions():
+                while True:
+                    wait = next_read - loop.time()
+                    if hold and wait > 0 and not content.is_eof():  # the end is never held once it has arrived
+                        await self._hold(wait, transport if busy else None)
+                    try:
+                        data = await content.readany()
+                    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+                        # A broken connection, not a timeout (the vendored map says ConnectTimeout).
+                        raise httpx2.ReadError(str(error) or type(error).__name__) from error
+                    if not data:
+                        return
+                    now, interval = loop.time(), self._pace.interval
+                    stretched = interval > self._pace.base  # a loaded worker: every stream read on its schedule
+                    busy = stretched or data.count(b"\n") >= 2 * BUSY_EVENTS  # an event ends in a blank line
+                    events = data.count(b"\n\n") + data.count(b"\r\n\r\n")  # one blank line each, however many fields
+                    hold = stretched or last_read is None or events > 1 or now - last_read < SLOW_GAP * interval
+                    last_read, next_read = now, now + interval
+                    yield data
+        finally:
+            self._count(False)
 
     @staticmethod
     async def _hold(seconds: float, transport: asyncio.Transport | None) -> None:
@@ -125,9 +180,9 @@ class PacedAiohttpTransport(AiohttpTransport):
     """Paces streamed (server-sent event) bodies only: a plain JSON answer
     or an error body is read as it comes."""
 
-    def __init__(self, interval: float, **kwargs: object) -> None:
+    def __init__(self, pace: ReadPace, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._interval = interval
+        self.pace = pace
 
     def get_client(self) -> aiohttp.ClientSession:
         """The vendored transport's session, but with `trust_env`: proxies
@@ -140,13 +195,13 @@ class PacedAiohttpTransport(AiohttpTransport):
         response = await super().handle_async_request(request)
         streamed = response.headers.get("content-type", "").startswith("text/event-stream")
         if streamed and isinstance(response.stream, AiohttpResponseStream):
-            response.stream = PacedResponseStream(response.stream._aiohttp_response, self._interval)
+            response.stream = PacedResponseStream(response.stream._aiohttp_response, self.pace)
         return response
 
 
-def provider_http_client(interval_seconds: float) -> httpx2.AsyncClient:
+def provider_http_client(interval_seconds: float, reads_per_second: float = 0) -> httpx2.AsyncClient:
     """What `AsyncOpenAI(http_client=...)` gets: the client's own defaults
     (timeouts, redirects) on the paced aiohttp transport."""
     limits = httpx2.Limits(max_connections=MAX_CONNECTIONS)
-    transport = PacedAiohttpTransport(interval_seconds, limits=limits)
+    transport = PacedAiohttpTransport(ReadPace(interval_seconds, reads_per_second), limits=limits)
     return Httpx2AiohttpClient(transport=transport, timeout=DEFAULT_TIMEOUT, limits=limits, follow_redirects=True)
