@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # arrived in between travel on as one piece (chatapp/agent/provider_http.py).
     stream_read_interval_ms: int = 100
     # ... and a worker reads all its open streams about this often in all: with more
-    # open than the interval allows, each is read less often, up to once a second
+    # open than twice the interval allows, each is read less often, up to once a second
     # (0: never stretch it; see ReadPace in chatapp/agent/provider_http.py).
     stream_reads_per_second: int = 500
     db_pool_size: int = 10

@@ -42,28 +42,38 @@ def drain_on_signal(grace_seconds: float) -> bool:
     table that is private (asyncio) or unreachable (uvloop). Both loops are
     woken the same way, though: the signal's number is written to the loop's
     wake-up fd by the C-level handler, and the loop dispatches its table from
-    there, whatever Python-level handler the `signal` module holds (a no-op
-    the loop installed). So this replaces that Python-level handler with one
-    that schedules the drain on this loop and calls the one it replaced: the
-    loop still runs the server's handler. A signal left to the system's
-    default (or ignored) is left alone, so it still ends (or spares) the
-    process. Outside the main thread (an app served some other way) nothing
-    is installed. Returns whether a handler was chained; when none was, the
-    drain starts at lifespan shutdown."""
+    there, whatever Python-level handler the `signal` module holds (the
+    loop's own: a no-op in asyncio, a fallback record in uvloop). So this
+    replaces that Python-level handler with one that schedules the drain on
+    this loop and then calls the one it replaced: the loop still runs the
+    server's handler. System calls the signal interrupts are still restarted
+    (`siginterrupt(False)`, as both loops set it). A signal left to the
+    system's default (or ignored) is left alone, so it still ends (or spares)
+    the process, and one chained here before (an earlier loop's) is replaced,
+    not wrapped again. Outside
+    the main thread (an app served some other way) nothing is installed.
+    Returns whether a handler is chained; when none is, the drain starts at
+    lifespan shutdown."""
     if threading.current_thread() is not threading.main_thread():
         return False
     loop = asyncio.get_running_loop()
     chained = False
     for signum in SIGNALS:
         previous = signal.getsignal(signum)
+        previous = getattr(previous, "chained_to", previous)  # one installed here before: replaced, not wrapped
         if not callable(previous):
             continue
 
         def on_signal(number: int, frame: FrameType | None, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(start_drain, grace_seconds)
-            previous(number, frame)
+            try:
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(start_drain, grace_seconds)
+            finally:
+                previous(number, frame)  # whatever happens above, the server still hears the signal
 
+        on_signal.chained_to = previous  # type: ignore[attr-defined]
         signal.signal(signum, on_signal)
+        signal.siginterrupt(signum, False)
         chained = True
     return chained
 

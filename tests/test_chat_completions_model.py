@@ -464,3 +464,31 @@ def test_a_stream_read_without_pacing_is_never_stretched() -> None:
     pace = ReadPace(0, reads_per_second=500)
     pace.open = 5000
     assert pace.interval == 0
+
+
+def test_the_read_interval_stretches_only_once_the_budget_would_double_it() -> None:
+    pace = ReadPace(0.1, reads_per_second=500)
+    pace.open = 60  # 0.12 s a read would gather about one token more than 0.1 s
+    assert pace.interval == 0.1
+    pace.open = 100
+    assert pace.interval == pytest.approx(0.2)
+
+
+async def test_a_stream_on_a_worker_past_its_read_budget_rests_its_socket_between_reads(holds: list[bool]) -> None:
+    words = [f" word{index}" for index in range(12)]
+    async with PacedProvider(words, gap=0.05) as base_url:  # slower than the base interval: read as it comes
+        events = await stream(paced_model(base_url, ReadPace(0.05, reads_per_second=4)))
+    assert completed(events).output[0].content[0].text == "".join(words)  # type: ignore[union-attr]
+    assert holds and all(holds)
+
+
+def test_the_workers_client_reads_on_the_configured_budget() -> None:
+    from chatapp.agent.models import openai_client
+    from chatapp.config import Settings
+
+    client = openai_client(Settings(openai_base_url="http://127.0.0.1:9/v1", stream_read_interval_ms=80,
+                                    stream_reads_per_second=321))
+    assert client is not None
+    OPEN_CLIENTS.append(client)
+    pace = client._client._transport.pace  # type: ignore[attr-defined]
+    assert (pace.base, pace.reads_per_second) == (0.08, 321)

@@ -35,8 +35,9 @@ def signals_restored() -> Iterator[None]:
 
 
 async def sigterm_to_a_served_loop(install_server_handler: bool) -> list[str]:
-    """What ran when this process got SIGTERM: the server's handler (as
-    Granian installs it, on the loop) and whether the drain started."""
+    """What ran when this process got SIGTERM, sent from another thread while
+    the loop waits: the server's handler (as Granian installs it, on the
+    loop) and whether the drain started."""
     loop = asyncio.get_running_loop()
     ran: list[str] = []
     if install_server_handler:
@@ -44,11 +45,11 @@ async def sigterm_to_a_served_loop(install_server_handler: bool) -> list[str]:
     try:
         if shutdown.drain_on_signal(0):
             ran.append("chained")
-        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
         for _ in range(100):  # bounded: a second at most
+            await asyncio.sleep(0.01)
             if "server" in ran and shutdown._drain is not None:
                 break
-            await asyncio.sleep(0.01)
         if shutdown._drain is not None:
             await shutdown._drain
             ran.append("drained")
@@ -89,3 +90,31 @@ def test_outside_the_main_thread_nothing_is_installed() -> None:
 
 async def _drain_on_signal() -> bool:
     return shutdown.drain_on_signal(0)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_python_level_handler_before_ours_still_runs(loop: str) -> None:
+    """A server that handles SIGTERM with `signal.signal` (uvicorn does) keeps hearing it."""
+    heard: list[int] = []
+    signal.signal(signal.SIGTERM, lambda number, frame: heard.append(number))
+    ran = LOOPS[loop](sigterm_to_a_served_loop(install_server_handler=False))
+    assert heard == [signal.SIGTERM]
+    assert ran == ["chained", "drained"]
+
+
+def test_chaining_again_replaces_the_earlier_handler_instead_of_wrapping_it() -> None:
+    def server(number: int, frame: object) -> None: ...
+
+    signal.signal(signal.SIGTERM, server)
+    asyncio.run(_drain_on_signal())
+    asyncio.run(_drain_on_signal())  # a second lifespan, on a new loop
+    assert signal.getsignal(signal.SIGTERM).chained_to is server  # type: ignore[union-attr]
+
+
+def test_a_handler_whose_loop_has_closed_still_passes_the_signal_on() -> None:
+    heard: list[int] = []
+    signal.signal(signal.SIGTERM, lambda number, frame: heard.append(number))
+    asyncio.run(_drain_on_signal())  # its loop is closed when run() returns
+    signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)  # type: ignore[operator]
+    assert heard == [signal.SIGTERM]
+    assert shutdown._drain is None

@@ -15,13 +15,14 @@ runner, the turn bus and the browser. So:
   the per-token work left in Python is aiohttp's buffer append. A reply's
   text reaches the person at most `interval` later than the model wrote it.
   A model slower than the interval is read as each token arrives, since
-  there is nothing to gather;
+  there is nothing to gather (unless the worker is loaded: see below);
 - while the model writes faster than that, the socket itself rests between
   reads (see `PacedResponseStream`), so the tokens of an interval cost one
   wake-up of the event loop, not one each.
 
 The first read of a response is never held, so the time to the first token
-is unchanged; nor is the end of the body, once it has reached the worker.
+is unchanged; nor is the end of the body, once aiohttp has it (while the
+socket rests, the end may wait in the kernel until the next read).
 
 Under load the interval stretches (see `ReadPace`): a worker reads all its
 open streams about `reads_per_second` times a second in all, so with
@@ -49,6 +50,10 @@ MAX_CONNECTIONS = 10_000
 BUSY_EVENTS = 3
 # However many streams are open, each is read at least this often (seconds).
 LONGEST_STRETCH = 1.0
+# The interval stretches only once the budget would at least double it: a
+# little longer than a slow model's gap gathers about one token a read, and
+# costs a hold and a pause besides.
+STRETCH_FROM = 2.0
 # A read that carried one event and came this share of the interval or more
 # after the one before marks a stream slower than the interval; see
 # PacedResponseStream.
@@ -58,8 +63,9 @@ SLOW_GAP = 0.75
 class ReadPace:
     """How often each open stream of one client is read: every `base`
     seconds, or less often while more streams are open than
-    `reads_per_second` allows at that interval (500 a second at 100 ms
-    holds 50 streams; 150 open are each read every 0.3 s). What one read
+    `reads_per_second` allows at twice that interval (500 a second at
+    100 ms: from 100 streams, each read every 0.2 s; 150 open are each read
+    every 0.3 s). What one read
     costs (a wake-up, the runner's event, a publish, an SSE write) is the
     same for one token or ten, so past that point a worker's cost grows with
     its streams' reads, held near the budget, rather than with their tokens.
@@ -72,9 +78,9 @@ class ReadPace:
     against a model writing a token every 100 ms, a budget that gathered
     about 1.5 tokens a read cost more than reading each token as it came
     (the hold's timer and the pause are paid per read), and one that
-    gathered about 3 cost a fifth less; hence a budget of 500, which
-    stretches early enough to gather several tokens by the time a worker is
-    busy."""
+    gathered about 3 cost a fifth less; hence the stretch starts at twice
+    the base (`STRETCH_FROM`), and a budget of 500, which reaches that at
+    100 streams a worker, well before the worker is busy."""
 
     def __init__(self, base: float, reads_per_second: float = 0) -> None:
         self.base = base
@@ -85,7 +91,10 @@ class ReadPace:
     def interval(self) -> float:
         if self.reads_per_second <= 0 or self.base <= 0:  # no budget, or no pacing at all
             return self.base
-        return max(self.base, min(self.open / self.reads_per_second, LONGEST_STRETCH))
+        stretch = self.open / self.reads_per_second
+        if stretch < STRETCH_FROM * self.base:
+            return self.base
+        return max(self.base, min(stretch, LONGEST_STRETCH))
 
 
 class PacedResponseStream(AiohttpResponseStream):
@@ -113,7 +122,8 @@ class PacedResponseStream(AiohttpResponseStream):
     save little and cost two system calls. A transport that
     aiohttp's own flow control has paused (its buffer is full), or one
     without flow control, is left as it is. aiohttp's read timeout keeps
-    running through a pause, which lasts at most one interval."""
+    running through a pause, which lasts at most one interval (up to
+    `LONGEST_STRETCH` on a loaded worker)."""
 
     def __init__(self, aiohttp_response: ClientResponse, pace: ReadPace) -> None:
         super().__init__(aiohttp_response)
