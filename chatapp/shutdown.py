@@ -50,10 +50,9 @@ def drain_on_signal(grace_seconds: float) -> bool:
     (`siginterrupt(False)`, as both loops set it). A signal left to the
     system's default (or ignored) is left alone, so it still ends (or spares)
     the process, and one chained here before (an earlier loop's) is replaced,
-    not wrapped again. Outside
-    the main thread (an app served some other way) nothing is installed.
-    Returns whether a handler is chained; when none is, the drain starts at
-    lifespan shutdown."""
+    not wrapped again. Outside the main thread (an app served some other
+    way) nothing is installed. Returns whether a handler is chained; when
+    none is, the drain starts at lifespan shutdown."""
     if threading.current_thread() is not threading.main_thread():
         return False
     loop = asyncio.get_running_loop()

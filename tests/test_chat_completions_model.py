@@ -68,12 +68,15 @@ def model_for(fake: FakeOpenAI, transport: str, **client_options: Any) -> ChatCo
     return ChatCompletionsModel(model="fake-model", openai_client=client)
 
 
-async def stream(model: ChatCompletionsModel, settings: ModelSettings | None = None) -> list[Any]:
-    events: AsyncIterator[Any] = model.stream_response(
+def stream_events(model: ChatCompletionsModel, settings: ModelSettings | None = None) -> AsyncIterator[Any]:
+    return model.stream_response(
         "Be brief.", INPUT, settings or ModelSettings(), [], None, [], ModelTracing.DISABLED,
         previous_response_id=None, conversation_id=None, prompt=None,
     )
-    return [event async for event in events]
+
+
+async def stream(model: ChatCompletionsModel, settings: ModelSettings | None = None) -> list[Any]:
+    return [event async for event in stream_events(model, settings)]
 
 
 def completed(events: list[Any]) -> Response:
@@ -289,11 +292,17 @@ class PacedProvider:
         self.server.close()
 
 
-def worker_model(base_url: str, interval: float, **client_options: Any) -> ChatCompletionsModel:
+def worker_model(base_url: str, interval: float, reads_per_second: float = 0,
+                 **client_options: Any) -> ChatCompletionsModel:
     client = AsyncOpenAI(base_url=base_url, api_key="sk-test", max_retries=0,
-                         http_client=provider_http_client(interval), **client_options)
+                         http_client=provider_http_client(interval, reads_per_second), **client_options)
     OPEN_CLIENTS.append(client)
     return ChatCompletionsModel(model="fake-model", openai_client=client)
+
+
+def pace_of(client: AsyncOpenAI) -> ReadPace:
+    """The read pace of a client on the paced transport."""
+    return client._client._transport.pace  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -409,36 +418,22 @@ def test_no_read_budget_keeps_the_interval_at_its_base() -> None:
     assert pace.interval == 0.1
 
 
-def paced_model(base_url: str, pace: ReadPace) -> ChatCompletionsModel:
-    """A model on a worker's client whose read pace the test can see."""
-    http_client = provider_http_client(pace.base, pace.reads_per_second)
-    http_client._transport.pace = pace  # type: ignore[attr-defined]
-    client = AsyncOpenAI(base_url=base_url, api_key="sk-test", max_retries=0, http_client=http_client)
-    OPEN_CLIENTS.append(client)
-    return ChatCompletionsModel(model="fake-model", openai_client=client)
-
-
 async def test_a_stream_counts_as_open_while_it_is_read_and_not_after() -> None:
-    pace = ReadPace(0.05, reads_per_second=1000)
     seen: list[int] = []
     async with PacedProvider([f" w{index}" for index in range(3)], gap=0.05) as base_url:
-        events = paced_model(base_url, pace).stream_response(
-            "Be brief.", INPUT, ModelSettings(), [], None, [], ModelTracing.DISABLED,
-            previous_response_id=None, conversation_id=None, prompt=None,
-        )
-        async for _ in events:
+        model = worker_model(base_url, 0.05, reads_per_second=1000)
+        pace = pace_of(OPEN_CLIENTS[-1])
+        async for _ in stream_events(model):
             seen.append(pace.open)
     assert set(seen) == {1}
     assert pace.open == 0
 
 
 async def test_a_stream_left_after_its_first_event_no_longer_counts_as_open() -> None:
-    pace = ReadPace(0.05, reads_per_second=1000)
     async with PacedProvider([f" w{index}" for index in range(40)], gap=0.05) as base_url:
-        events = paced_model(base_url, pace).stream_response(
-            "Be brief.", INPUT, ModelSettings(), [], None, [], ModelTracing.DISABLED,
-            previous_response_id=None, conversation_id=None, prompt=None,
-        )
+        model = worker_model(base_url, 0.05, reads_per_second=1000)
+        pace = pace_of(OPEN_CLIENTS[-1])
+        events = stream_events(model)
         async for _ in events:
             assert pace.open == 1
             break
@@ -449,14 +444,14 @@ async def test_a_stream_left_after_its_first_event_no_longer_counts_as_open() ->
 async def test_a_slow_stream_on_a_worker_past_its_read_budget_is_read_in_pieces_of_several_tokens() -> None:
     words = [f" word{index}" for index in range(20)]
 
-    async def text_deltas(pace: ReadPace) -> int:
+    async def text_deltas(reads_per_second: float) -> int:
         async with PacedProvider(words, gap=0.05) as base_url:  # an event every 0.05 s, for 1 s
-            events = await stream(paced_model(base_url, pace))
+            events = await stream(worker_model(base_url, 0.05, reads_per_second))
         assert completed(events).output[0].content[0].text == "".join(words)  # type: ignore[union-attr]
         return sum(isinstance(event, ResponseTextDeltaEvent) for event in events)
 
-    as_it_arrives = await text_deltas(ReadPace(0.05, reads_per_second=0))
-    stretched = await text_deltas(ReadPace(0.05, reads_per_second=4))  # one stream at 4 reads a second: 0.25 s
+    as_it_arrives = await text_deltas(0)
+    stretched = await text_deltas(4)  # one stream at 4 reads a second: 0.25 s
     assert stretched * 2 <= as_it_arrives
 
 
@@ -477,7 +472,7 @@ def test_the_read_interval_stretches_only_once_the_budget_would_double_it() -> N
 async def test_a_stream_on_a_worker_past_its_read_budget_rests_its_socket_between_reads(holds: list[bool]) -> None:
     words = [f" word{index}" for index in range(12)]
     async with PacedProvider(words, gap=0.05) as base_url:  # slower than the base interval: read as it comes
-        events = await stream(paced_model(base_url, ReadPace(0.05, reads_per_second=4)))
+        events = await stream(worker_model(base_url, 0.05, reads_per_second=4))
     assert completed(events).output[0].content[0].text == "".join(words)  # type: ignore[union-attr]
     assert holds and all(holds)
 
@@ -490,5 +485,5 @@ def test_the_workers_client_reads_on_the_configured_budget() -> None:
                                     stream_reads_per_second=321))
     assert client is not None
     OPEN_CLIENTS.append(client)
-    pace = client._client._transport.pace  # type: ignore[attr-defined]
+    pace = pace_of(client)
     assert (pace.base, pace.reads_per_second) == (0.08, 321)

@@ -65,10 +65,10 @@ class ReadPace:
     seconds, or less often while more streams are open than
     `reads_per_second` allows at twice that interval (500 a second at
     100 ms: from 100 streams, each read every 0.2 s; 150 open are each read
-    every 0.3 s). What one read
-    costs (a wake-up, the runner's event, a publish, an SSE write) is the
-    same for one token or ten, so past that point a worker's cost grows with
-    its streams' reads, held near the budget, rather than with their tokens.
+    every 0.3 s). What one read costs (a wake-up, the runner's event, a
+    publish, an SSE write) is the same for one token or ten, so past that
+    point a worker's cost grows with its streams' reads, held near the
+    budget, rather than with their tokens.
     A stretched interval stops at `LONGEST_STRETCH`, so text still moves
     every second at any load. `reads_per_second` of 0 keeps it at `base`, and
     a `base` of 0 (no pacing) is never stretched.
