@@ -33,6 +33,7 @@ from chatapp.services.database import in_thread, transaction
 from chatapp.services.passwords import PasswordHashing
 from chatapp.services.text import EMAIL_PATTERN, PASSWORD_PATTERN, check_text
 from chatapp.services.errors import Conflict, InvalidAuth, InvalidInput
+from chatapp.services.verified_tokens import VerifiedTokens
 
 JWT_ALGORITHM = "HS256"
 MIN_PASSWORD_LENGTH = 8
@@ -45,6 +46,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 LOGIN_FAILED = "Incorrect email or password."
 TOKEN_REVOKED = "Token has been revoked. Sign in again."
 MAX_TOKEN_VERSION = 2**31 - 1
+# Tokens this worker has verified (see verified_tokens); revocation is still checked per request.
+VERIFIED = VerifiedTokens()
 
 
 @dataclass(frozen=True)
@@ -122,12 +125,16 @@ def decode_claims(token: str | None, settings: Settings, *, audience: str | None
     token names `audience` (default: the REST API)."""
     if not token:
         raise InvalidAuth("Missing bearer token.")
+    audience = audience or api_audience(settings)
+    key = (token, audience, settings.jwt_signing_key, settings.base_url)
+    if (claims := VERIFIED.get(key)) is not None:
+        return claims
     try:
         claims = jwt.decode(
             token,
             settings.jwt_signing_key,
             algorithms=[JWT_ALGORITHM],
-            audience=audience or api_audience(settings),
+            audience=audience,
             issuer=settings.base_url,
             options={"require": ["exp", "sub", "aud", "iss"]},
         )
@@ -135,6 +142,7 @@ def decode_claims(token: str | None, settings: Settings, *, audience: str | None
         version = claims.get("ver", 0)
         if type(version) is not int or not 0 <= version <= MAX_TOKEN_VERSION:
             raise ValueError("ver")
+        VERIFIED.remember(key, claims)
         return claims
     except jwt.ExpiredSignatureError as error:
         raise InvalidAuth("Token has expired.") from error
