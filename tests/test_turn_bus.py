@@ -183,3 +183,48 @@ async def test_a_rerun_soon_after_the_first_run_keeps_its_events_beside_it(redis
     finally:
         await bus.close()
     assert texts(events) == ["second ", "run"]
+
+
+def counting(bus: RedisTurnBus, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of batches each of the bus's pipelines carries."""
+    pipelines: list[int] = []
+    write_batch = bus._write_batch
+
+    async def counted(batch: list) -> None:
+        pipelines.append(len(batch))
+        await write_batch(batch)
+
+    monkeypatch.setattr(bus, "_write_batch", counted)
+    return pipelines
+
+
+async def test_the_first_batch_of_an_idle_bus_is_written_at_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bus = RedisTurnBus(redis_url, write_gap_seconds=3600)
+    pipelines = counting(bus, monkeypatch)
+    try:
+        bus.publish(uuid.uuid4(), [TextDelta("a")])
+        async with asyncio.timeout(20):  # far below the gap
+            await bus._written()
+        assert pipelines == [1]
+    finally:
+        bus._writer.cancel()  # type: ignore[union-attr]
+        await bus.close()
+
+
+async def test_batches_published_within_the_gap_share_the_next_pipeline(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bus = RedisTurnBus(redis_url, write_gap_seconds=0.5)
+    pipelines = counting(bus, monkeypatch)
+    try:
+        bus.publish(uuid.uuid4(), [TextDelta("a")])
+        await bus._written()
+        for _ in range(3):
+            bus.publish(uuid.uuid4(), [TextDelta("b")])
+            await asyncio.sleep(0)  # a writer free to start would take this batch alone
+        await bus._written()
+        assert pipelines == [1, 3]
+    finally:
+        await bus.close()

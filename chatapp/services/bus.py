@@ -33,6 +33,8 @@ RUNNING_TTL_SECONDS = 30 * 60
 ENDED_TTL_SECONDS = 5 * 60
 STOP_POLL_SECONDS = 0.2
 EXPIRY_RENEW_SECONDS = 60.0
+# A worker starts its pipelines to Redis at least this far apart; see RedisTurnBus.publish.
+WRITE_GAP_SECONDS = 0.02
 
 
 logger = logging.getLogger("chatapp.bus")
@@ -203,7 +205,7 @@ class RedisTurnBus:
     every turn running here are checked in one MGET per poll, not one
     request per turn."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, write_gap_seconds: float = WRITE_GAP_SECONDS) -> None:
         from redis.asyncio import Redis
 
         # Short timeouts: a Redis outage must cost a turn milliseconds, not hang it.
@@ -217,6 +219,7 @@ class RedisTurnBus:
         self._written_up_to = 0  # ... and written (or given up on)
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._write_gap = write_gap_seconds
 
     def starting(self, turn_id: uuid.UUID) -> None:
         self._here.starting(turn_id)
@@ -233,7 +236,13 @@ class RedisTurnBus:
         """Into memory for the follower here at once; to Redis with the
         batches of every other turn running here, in one pipeline: while one
         pipeline is on the wire the next gathers, so at any load a worker
-        makes one round trip at a time, not one per turn per batch."""
+        makes one round trip at a time, not one per turn per batch. A round
+        trip to a local Redis is far shorter than a batch's gap, so pipelines
+        start at least `write_gap_seconds` apart: otherwise, with hundreds of
+        turns streaming, nearly every batch went alone, and taking a pooled
+        connection (redis-py polls its socket) and running a pipeline cost
+        more than the batch's commands. Only a follower on another worker
+        waits for the gap; the one beside the turn reads memory."""
         payloads = [encode(event) for event in events]
         if self._here.runs_here(turn_id):
             self._here.publish(turn_id, events)
@@ -244,9 +253,11 @@ class RedisTurnBus:
             self._writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._outbox:
                 batch, self._outbox = self._outbox, []
+                started = loop.time()
                 try:
                     await self._write_batch(batch)
                 except Exception:  # best effort: followers elsewhere fall back to the database
@@ -254,6 +265,8 @@ class RedisTurnBus:
                         self._expiry_set.pop(item.turn_id, None)  # set again with the next batch
                     logger.warning("turn events not written to Redis", exc_info=True)
                 self._wrote(batch[-1].number)
+                if (rest := started + self._write_gap - loop.time()) > 0:
+                    await asyncio.sleep(rest)  # what is published meanwhile goes in the next pipeline
         finally:
             self._wrote(self._published)  # nobody waits on a writer that is gone
 
