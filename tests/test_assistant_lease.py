@@ -75,3 +75,11 @@ async def test_concurrent_streamed_runs_never_share_an_agent(
     replies = await asyncio.gather(*(one_turn() for _ in range(4)))
     assert all(reply.text for reply in replies)
     assert len({id(agent) for agent in agents_run}) == 4
+
+
+async def test_a_run_closed_early_gives_its_copy_back(assistant: Assistant, alice: Account) -> None:
+    events = stream_assistant(assistant, context_of(alice), [{"role": "user", "content": "hello there"}])
+    await anext(events)
+    assert assistant._idle == []  # lent out
+    await events.aclose()
+    assert len(assistant._idle) == 1

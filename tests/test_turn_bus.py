@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -185,8 +186,13 @@ async def test_a_rerun_soon_after_the_first_run_keeps_its_events_beside_it(redis
     assert texts(events) == ["second ", "run"]
 
 
-def counting(bus: RedisTurnBus, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The number of batches each of the bus's pipelines carries."""
+@asynccontextmanager
+async def counted_bus(
+    redis_url: str, gap: float, monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[RedisTurnBus, list[int]]]:
+    """A bus whose pipelines start `gap` seconds apart, and the number of
+    batches each of its pipelines carries."""
+    bus = RedisTurnBus(redis_url, write_gap_seconds=gap)
     pipelines: list[int] = []
     write_batch = bus._write_batch
 
@@ -195,36 +201,55 @@ def counting(bus: RedisTurnBus, monkeypatch: pytest.MonkeyPatch) -> list[int]:
         await write_batch(batch)
 
     monkeypatch.setattr(bus, "_write_batch", counted)
-    return pipelines
+    try:
+        yield bus, pipelines
+    finally:
+        await bus.close()
 
 
 async def test_the_first_batch_of_an_idle_bus_is_written_at_once(
     redis_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    bus = RedisTurnBus(redis_url, write_gap_seconds=3600)
-    pipelines = counting(bus, monkeypatch)
-    try:
+    async with counted_bus(redis_url, 3600, monkeypatch) as (bus, pipelines):
         bus.publish(uuid.uuid4(), [TextDelta("a")])
         async with asyncio.timeout(20):  # far below the gap
             await bus._written()
         assert pipelines == [1]
-    finally:
-        bus._writer.cancel()  # type: ignore[union-attr]
-        await bus.close()
 
 
 async def test_batches_published_within_the_gap_share_the_next_pipeline(
     redis_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    bus = RedisTurnBus(redis_url, write_gap_seconds=0.5)
-    pipelines = counting(bus, monkeypatch)
-    try:
+    async with counted_bus(redis_url, 3600, monkeypatch) as (bus, pipelines):
         bus.publish(uuid.uuid4(), [TextDelta("a")])
         await bus._written()
         for _ in range(3):
             bus.publish(uuid.uuid4(), [TextDelta("b")])
             await asyncio.sleep(0)  # a writer free to start would take this batch alone
-        await bus._written()
+        await asyncio.sleep(0.05)
+        assert pipelines == [1]  # still waiting out the gap
+        await bus._written()  # ... which a waiter ends
         assert pipelines == [1, 3]
-    finally:
-        await bus.close()
+
+
+async def test_a_reruns_forget_does_not_wait_out_the_gap(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with counted_bus(redis_url, 3600, monkeypatch) as (bus, pipelines):
+        turn_id = uuid.uuid4()
+        bus.publish(turn_id, [TextDelta("a")])
+        await bus._written()
+        bus.publish(turn_id, [TextDelta("b")])
+        async with asyncio.timeout(20):  # far below the gap
+            await bus.forget(turn_id)
+        assert pipelines == [1, 1]
+
+
+async def test_closing_does_not_wait_out_the_gap_and_leaves_no_writer_behind(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with counted_bus(redis_url, 3600, monkeypatch) as (bus, pipelines):
+        bus.publish(uuid.uuid4(), [TextDelta("a")])
+        await bus._written()
+        bus.publish(uuid.uuid4(), [TextDelta("b")])
+        async with asyncio.timeout(20):
+            await bus.close()
+        assert pipelines == [1, 1] and bus._writer is not None and bus._writer.done()

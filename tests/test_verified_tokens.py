@@ -79,8 +79,11 @@ def test_a_refused_token_is_not_remembered(pyjwt_decodes: list[str]) -> None:
 
 def test_changing_the_returned_claims_does_not_change_the_remembered_ones(pyjwt_decodes: list[str]) -> None:
     token = issue_token(uuid.uuid4(), SETTINGS)
-    decode_claims(token, SETTINGS)["sub"] = "someone else"
-    assert uuid.UUID(decode_claims(token, SETTINGS)["sub"])
+    claims = decode_claims(token, SETTINGS)
+    claims["sub"] = "someone else"
+    claims["aud"].append("another service")
+    again = decode_claims(token, SETTINGS)
+    assert uuid.UUID(again["sub"]) and "another service" not in again["aud"]
 
 
 def test_a_full_map_forgets_its_oldest_token_first() -> None:
@@ -98,3 +101,12 @@ def test_claims_not_yet_valid_by_the_clock_are_not_answered_from_memory(claim: s
     tokens = VerifiedTokens(clock=lambda: now)
     tokens.remember(("t", "aud", "key", "iss"), {"sub": "s", "exp": now + 60, claim: now + 1})
     assert tokens.get(("t", "aud", "key", "iss")) is None
+
+
+def test_claims_are_answered_from_memory_up_to_but_not_at_their_expiry() -> None:
+    now = 1_000_000.0
+    tokens = VerifiedTokens(clock=lambda: now)
+    tokens.remember(("before", "aud", "key", "iss"), {"sub": "s", "exp": now + 1, "iat": now, "nbf": now})
+    tokens.remember(("at", "aud", "key", "iss"), {"sub": "s", "exp": now})
+    assert tokens.get(("before", "aud", "key", "iss")) is not None  # PyJWT: iat and nbf equal to now are valid
+    assert tokens.get(("at", "aud", "key", "iss")) is None  # PyJWT: exp equal to now has expired

@@ -58,7 +58,10 @@ class Assistant:
     the same agent object with every other, at each step: with one shared
     agent a tool-list snapshot cost 2.2 µs per turn in flight (0.66 ms at
     300). Copies are kept and reused, so there are as many as the most runs
-    at once, each run alone on its copy."""
+    at once. A run closed early gives its copy back as it cancels, so the
+    next run may share it with the cancelled one's last steps for a moment:
+    that costs a comparison, never a wrong answer (the SDK objects only to
+    tools that change)."""
 
     def __init__(self, tools: TaskTools, model: Model) -> None:
         self.tools, self.model = tools, model
@@ -74,7 +77,11 @@ class Assistant:
     @asynccontextmanager
     async def lease(self, context: TurnContext) -> AsyncIterator[Agent[TurnContext]]:
         """A copy of the agent for one run, returned when the run ends."""
-        agent = self._idle.pop() if self._idle else (await self.agent(context)).clone()
+        if self._idle:
+            agent = self._idle.pop()
+        else:
+            prototype = await self.agent(context)
+            agent = prototype.clone(tools=list(prototype.tools))
         try:
             yield agent
         finally:

@@ -146,7 +146,7 @@ def call_result(
 
 
 @asynccontextmanager
-async def mcp_session(url: str, token: str | None, transport: httpx2.AsyncHTTPTransport) -> AsyncIterator[ClientSession]:
+async def mcp_session(url: str, token: str | None, transport: httpx2.AsyncBaseTransport) -> AsyncIterator[ClientSession]:
     """An MCP client session that speaks as `token`'s user. The server is
     stateless, so no initialize handshake is needed before a request."""
     headers = call_headers(token)

@@ -220,6 +220,8 @@ class RedisTurnBus:
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._write_gap = write_gap_seconds
+        self._gap: asyncio.Future[None] | None = None  # the writer waiting out the gap
+        self._closing = False
 
     def starting(self, turn_id: uuid.UUID) -> None:
         self._here.starting(turn_id)
@@ -242,7 +244,9 @@ class RedisTurnBus:
         turns streaming, nearly every batch went alone, and taking a pooled
         connection (redis-py polls its socket) and running a pipeline cost
         more than the batch's commands. Only a follower on another worker
-        waits for the gap; the one beside the turn reads memory."""
+        waits for the gap (the one beside the turn reads memory), and
+        whoever waits for what is unwritten (a rerun's `forget`, `close`)
+        ends it."""
         payloads = [encode(event) for event in events]
         if self._here.runs_here(turn_id):
             self._here.publish(turn_id, events)
@@ -265,10 +269,25 @@ class RedisTurnBus:
                         self._expiry_set.pop(item.turn_id, None)  # set again with the next batch
                     logger.warning("turn events not written to Redis", exc_info=True)
                 self._wrote(batch[-1].number)
-                if (rest := started + self._write_gap - loop.time()) > 0:
-                    await asyncio.sleep(rest)  # what is published meanwhile goes in the next pipeline
+                if (rest := started + self._write_gap - loop.time()) > 0 and not self._closing:
+                    await self._wait_out_gap(loop, rest)  # what is published meanwhile goes in the next pipeline
         finally:
             self._wrote(self._published)  # nobody waits on a writer that is gone
+
+    async def _wait_out_gap(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        """The gap, unless someone waits for what is unwritten (`_written`:
+        a rerun's `forget`, `close`), who ends it."""
+        self._gap = gap = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, gap)
+        try:
+            await gap
+        finally:
+            timer.cancel()
+            self._gap = None
+
+    def _end_gap(self) -> None:
+        if self._gap is not None:
+            _resolve(self._gap)
 
     async def _write_batch(self, batch: list[_Batch]) -> None:
         now = time.monotonic()
@@ -303,6 +322,7 @@ class RedisTurnBus:
     async def _written(self) -> None:
         """Until the batches published before this call are in Redis (or
         given up on); later ones do not hold it up."""
+        self._end_gap()
         if self._written_up_to >= self._published:
             return
         done = asyncio.get_running_loop().create_future()
@@ -369,7 +389,11 @@ class RedisTurnBus:
         await self._redis.delete(self._events_key(turn_id), self._stop_key(turn_id))
 
     async def close(self) -> None:
+        self._closing = True  # the writer takes no more gaps
         await self._written()
+        if self._writer is not None and not self._writer.done():
+            self._end_gap()
+            await self._writer
         if self._stop_watch is not None:
             self._stop_watch.cancel()
             try:
@@ -377,6 +401,11 @@ class RedisTurnBus:
             except asyncio.CancelledError:
                 pass
         await self._redis.aclose()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def open_turn_bus(settings: Settings) -> TurnBus:

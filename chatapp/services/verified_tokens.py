@@ -33,6 +33,12 @@ def still_current(claims: dict[str, Any], now: float) -> bool:
             and int(claims.get("nbf", now)) <= now)
 
 
+def copied(claims: dict[str, Any]) -> dict[str, Any]:
+    """A copy no caller can change the remembered claims through: JWT claims
+    here are flat, and `aud` is the one list among them."""
+    return {name: list(value) if isinstance(value, list) else value for name, value in claims.items()}
+
+
 class VerifiedTokens:
     """A bounded map from (token, audience, key, issuer) to the claims PyJWT
     returned; the oldest entry goes first when it is full."""
@@ -47,14 +53,14 @@ class VerifiedTokens:
         claims = self._claims.get(key)
         if claims is None or not still_current(claims, self.clock()):
             return None
-        return dict(claims)  # the caller's copy: the remembered claims never change
+        return copied(claims)
 
     def remember(self, key: Key, claims: dict[str, Any]) -> None:
         with self._lock:
             self._claims.pop(key, None)
             while len(self._claims) >= self.size:
                 del self._claims[next(iter(self._claims))]
-            self._claims[key] = dict(claims)
+            self._claims[key] = copied(claims)
 
     def __len__(self) -> int:
         return len(self._claims)
