@@ -313,8 +313,7 @@ class RedisTurnBus:
         still = []
         for wanted, done in self._waiting:
             if wanted <= self._written_up_to:
-                if not done.done():
-                    done.set_result(None)
+                _resolve(done)
             else:
                 still.append((wanted, done))
         self._waiting = still
@@ -380,8 +379,8 @@ class RedisTurnBus:
                 logger.warning("stop poll failed", exc_info=True)
                 continue
             for (_, stopped), value in zip(waiting, found):
-                if value is not None and not stopped.done():
-                    stopped.set_result(None)
+                if value is not None:
+                    _resolve(stopped)
 
     async def forget(self, turn_id: uuid.UUID) -> None:
         await self._here.forget(turn_id)
@@ -389,10 +388,9 @@ class RedisTurnBus:
         await self._redis.delete(self._events_key(turn_id), self._stop_key(turn_id))
 
     async def close(self) -> None:
-        self._closing = True  # the writer takes no more gaps
-        await self._written()
+        self._closing = True  # the writer takes no more gaps ...
+        await self._written()  # ... and this ends the one it may be in
         if self._writer is not None and not self._writer.done():
-            self._end_gap()
             await self._writer
         if self._stop_watch is not None:
             self._stop_watch.cancel()
