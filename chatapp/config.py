@@ -12,6 +12,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,10 +40,13 @@ class Settings(BaseSettings):
     # A provider's streamed reply is read at most this often: the tokens that
     # arrived in between travel on as one piece (chatapp/agent/provider_http.py).
     stream_read_interval_ms: int = 100
-    # ... and a worker reads all its open streams about this often in all: with more
-    # open than twice the interval allows, each is read less often, up to once a second
-    # (0: never stretch it; see ReadPace in chatapp/agent/provider_http.py).
+    # ... and all of `make api`'s workers together read their open streams about this
+    # often (each worker its share): with more open than twice the interval allows, each
+    # is read less often, up to once a second (0: never stretch it; see ReadPace in
+    # chatapp/agent/provider_http.py).
     stream_reads_per_second: int = 500
+    # `make api`'s worker processes (WORKERS; chatapp.serve checks it and passes it on).
+    workers: int = Field(default=1, ge=1)
     db_pool_size: int = 10
     # psycopg will not wait less than 2 s for a connection; /chat then answers 503 within 2.5 s.
     db_connect_timeout_seconds: int = 2
@@ -92,6 +96,22 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     # One line per HTTP request (logger chatapp.access, at INFO whatever LOG_LEVEL says).
     access_log: bool = True
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _unset_workers(cls, value: object) -> object:
+        """`make api WORKERS=` (the Makefile's default) means one."""
+        return 1 if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def stream_reads_per_worker(self) -> float:
+        """One worker's share of the read budget. The budget is the machine's,
+        not each worker's: what a read costs is CPU, and the workers share the
+        cores. With 4 workers on 2 cores, 500 reads a second each cost 31–39 ms
+        of CPU per 200-token turn and missed the first-event bar from 38 starts
+        a second (900 in flight); 125 each (this default's share) cost 20–22 ms
+        and held 50 starts a second, 1,193 in flight (README, Capacity)."""
+        return self.stream_reads_per_second / self.workers
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
 from reflex_base import constants as reflex_constants
 from reflex_base.environment import environment as reflex_environment
 
@@ -104,6 +105,7 @@ class ServePlan:
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         env = {**base, **REFLEX_ENV, "REFLEX_BACKEND_PORT": str(self.port), "REFLEX_BACKEND_HOST": self.host}
+        env["WORKERS"] = str(self.workers)  # each worker takes its share of the machine's read budget (Settings)
         env.pop("FRONTEND_PORT", None)  # Reflex refuses a frontend port for a backend-only run
         if self.redis_url:
             # Reflex reads only the prefixed variable; it switches on its Redis state manager.
@@ -205,10 +207,10 @@ def plan(settings: Settings, env: Mapping[str, str], *, run_dir: Path | None = N
 
 
 def main() -> None:
-    settings = Settings()
     try:
+        settings = Settings()
         serve_plan = plan(settings, os.environ, run_dir=fresh_run_dir(Path(tempfile.gettempdir()), os.getpid()))
-    except ConfigError as error:
+    except (ConfigError, ValidationError) as error:
         print(f"make api: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     from chatapp.db import upgrade_database

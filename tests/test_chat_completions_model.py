@@ -477,13 +477,13 @@ async def test_a_stream_on_a_worker_past_its_read_budget_rests_its_socket_betwee
     assert holds and all(holds)
 
 
-def test_the_workers_client_reads_on_the_configured_budget() -> None:
+def test_the_workers_client_reads_on_its_share_of_the_configured_budget() -> None:
     from chatapp.agent.models import openai_client
     from chatapp.config import Settings
 
     client = openai_client(Settings(openai_base_url="http://127.0.0.1:9/v1", stream_read_interval_ms=80,
-                                    stream_reads_per_second=321))
+                                    stream_reads_per_second=321, workers=3))
     assert client is not None
     OPEN_CLIENTS.append(client)
     pace = pace_of(client)
-    assert (pace.base, pace.reads_per_second) == (0.08, 321)
+    assert (pace.base, pace.reads_per_second) == (0.08, 107)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from chatapp.config import PROJECT_ROOT, Settings
 
 
@@ -65,3 +67,17 @@ def test_the_json_body_cap_defaults_to_64_kib() -> None:
 def test_public_url_defaults_to_the_loopback_backend() -> None:
     assert Settings(public_url=None, backend_port=8123).base_url == "http://127.0.0.1:8123"
     assert Settings(public_url="https://chat.example.com/").base_url == "https://chat.example.com"
+
+
+def test_the_read_budget_is_shared_by_the_workers() -> None:
+    assert Settings(stream_reads_per_second=500, workers=4).stream_reads_per_worker == 125
+    assert Settings(stream_reads_per_second=500).stream_reads_per_worker == 500
+
+
+def test_no_read_budget_stays_none_on_any_number_of_workers() -> None:
+    assert Settings(stream_reads_per_second=0, workers=4).stream_reads_per_worker == 0
+
+
+def test_an_empty_workers_variable_means_one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKERS", "")
+    assert Settings().workers == 1

@@ -66,6 +66,20 @@ def test_redis_url_reaches_reflex_as_reflex_redis_url() -> None:
     assert "--workers" in (command := serve_plan.command()) and command[command.index("--workers") + 1] == "4"
 
 
+def test_each_worker_is_told_how_many_workers_share_the_machine() -> None:
+    serve_plan = plan(settings(redis_url="redis://127.0.0.1:6379/0"), {"WORKERS": " 4 "})
+    assert serve_plan.environment({"WORKERS": " 4 "})["WORKERS"] == "4"
+    assert plan(settings(), {}).environment({})["WORKERS"] == "1"
+
+
+def test_make_api_refuses_a_setting_that_does_not_parse() -> None:
+    finished = subprocess.run(["make", "--no-print-directory", "api"], cwd=ROOT,
+                              env={**os.environ, "JWT_SECRET": SECRET, "DB_POOL_SIZE": "many"},
+                              capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2
+    assert "make api:" in finished.stderr and "db_pool_size" in finished.stderr
+
+
 def test_granian_serves_reflex_prod_target_with_respawn_and_a_larger_backlog() -> None:
     command = plan(settings(), {}).command()
     assert command[command.index("--factory") + 1] == APP_TARGET

@@ -23,7 +23,7 @@ def openai_client(settings: Settings) -> AsyncOpenAI | None:
         return None
     return AsyncOpenAI(base_url=settings.openai_base_url, api_key=settings.openai_api_key or "not-needed", max_retries=0,
                        http_client=provider_http_client(settings.stream_read_interval_ms / 1000,
-                                                         settings.stream_reads_per_second))
+                                                         settings.stream_reads_per_worker))
 
 
 def select_model(settings: Settings, client: AsyncOpenAI | None = None) -> Model:

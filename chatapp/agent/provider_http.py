@@ -25,7 +25,8 @@ is unchanged; nor is the end of the body, once aiohttp has it (while the
 socket rests, the end may wait in the kernel until the next read).
 
 Under load the interval stretches (see `ReadPace`): a worker reads all its
-open streams about `reads_per_second` times a second in all, so with
+open streams about `reads_per_second` times a second in all (its share of
+the machine's budget, `Settings.stream_reads_per_worker`), so with
 hundreds of slow streams open each one's tokens travel in pieces of a few,
 a wake-up and a trip through the pipeline for several tokens, not each.
 """
@@ -80,7 +81,9 @@ class ReadPace:
     (the hold's timer and the pause are paid per read), and one that
     gathered about 3 cost a fifth less; hence the stretch starts at twice
     the base (`STRETCH_FROM`), and a budget of 500, which reaches that at
-    100 streams a worker, well before the worker is busy."""
+    100 streams a worker, well before the worker is busy. (That was 500 for
+    each of 2 workers; the budget is now the machine's, split among its
+    workers: 125 each of 4 held 1,193 turns in flight, README, Capacity.)"""
 
     def __init__(self, base: float, reads_per_second: float = 0) -> None:
         self.base = base
