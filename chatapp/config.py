@@ -44,9 +44,10 @@ class Settings(BaseSettings):
     # often (each worker its share): with more open than twice the interval allows, each
     # is read less often, up to once a second (0: never stretch it; see ReadPace in
     # chatapp/agent/provider_http.py).
-    stream_reads_per_second: int = 500
-    # `make api`'s worker processes (WORKERS; chatapp.serve checks it and passes it on).
-    workers: int = Field(default=1, ge=1)
+    stream_reads_per_second: int = Field(default=500, ge=0)
+    # `make api`'s worker processes on this machine (passed on to each worker by chatapp.serve).
+    # `reflex run` sets no WORKERS: set it to Reflex's worker count there, so the budget is split.
+    workers: int = 1
     db_pool_size: int = 10
     # psycopg will not wait less than 2 s for a connection; /chat then answers 503 within 2.5 s.
     db_connect_timeout_seconds: int = 2
@@ -99,18 +100,27 @@ class Settings(BaseSettings):
 
     @field_validator("workers", mode="before")
     @classmethod
-    def _unset_workers(cls, value: object) -> object:
-        """`make api WORKERS=` (the Makefile's default) means one."""
-        return 1 if isinstance(value, str) and not value.strip() else value
+    def _worker_count(cls, value: object) -> object:
+        """`make api WORKERS=` (the Makefile's default) means one; anything
+        else must be a whole number of at least one, said in the operator's
+        terms rather than pydantic's."""
+        if isinstance(value, str):
+            if not value.strip():
+                return 1
+            try:
+                value = int(value)
+            except ValueError:
+                raise ValueError(f"WORKERS must be a whole number, not {value!r}.") from None
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"WORKERS must be at least 1, not {value}.")
+        return value
 
     @property
     def stream_reads_per_worker(self) -> float:
         """One worker's share of the read budget. The budget is the machine's,
         not each worker's: what a read costs is CPU, and the workers share the
-        cores. With 4 workers on 2 cores, 500 reads a second each cost 31–39 ms
-        of CPU per 200-token turn and missed the first-event bar from 38 starts
-        a second (900 in flight); 125 each (this default's share) cost 20–22 ms
-        and held 50 starts a second, 1,193 in flight (README, Capacity)."""
+        cores, so a budget per worker made every added worker read more often
+        and cost more CPU per token (README, Capacity)."""
         return self.stream_reads_per_second / self.workers
 
     @property

@@ -104,8 +104,11 @@ class ServePlan:
             self.log_config.write_text(json.dumps(GRANIAN_JSON_LOGGING))
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The workers' environment. WORKERS goes on as the checked count, so
+        each worker knows its share of the machine's read budget
+        (`Settings.stream_reads_per_worker`)."""
         env = {**base, **REFLEX_ENV, "REFLEX_BACKEND_PORT": str(self.port), "REFLEX_BACKEND_HOST": self.host}
-        env["WORKERS"] = str(self.workers)  # each worker takes its share of the machine's read budget (Settings)
+        env["WORKERS"] = str(self.workers)
         env.pop("FRONTEND_PORT", None)  # Reflex refuses a frontend port for a backend-only run
         if self.redis_url:
             # Reflex reads only the prefixed variable; it switches on its Redis state manager.
@@ -169,16 +172,11 @@ def check_jwt_secret(secret: str | None) -> None:
         )
 
 
-def parse_workers(raw: str | None) -> int:
-    if raw is None or not raw.strip():
-        return 1
-    try:
-        workers = int(raw)
-    except ValueError:
-        raise ConfigError(f"WORKERS must be a whole number, not {raw!r}.") from None
-    if workers < 1:
-        raise ConfigError(f"WORKERS must be at least 1, not {workers}.")
-    return workers
+def setting_errors(error: ValidationError) -> str:
+    """pydantic's report as the operator wrote it: the variable's name, the
+    value and what is wrong, one line each."""
+    return "\n".join(f"{'_'.join(map(str, item['loc'])).upper()}={item['input']!r}: "
+                     f"{item['msg'].removeprefix('Value error, ')}" for item in error.errors())
 
 
 def plan(settings: Settings, env: Mapping[str, str], *, run_dir: Path | None = None) -> ServePlan:
@@ -186,7 +184,7 @@ def plan(settings: Settings, env: Mapping[str, str], *, run_dir: Path | None = N
     go to PROMETHEUS_MULTIPROC_DIR when the operator sets it, else to the
     run directory."""
     check_jwt_secret(settings.jwt_secret)
-    workers = parse_workers(env.get("WORKERS"))
+    workers = settings.workers
     if workers > 1 and not settings.redis_url:
         raise ConfigError(
             f"WORKERS={workers} needs REDIS_URL: the web UI's state and live events must be shared by every "
@@ -210,8 +208,11 @@ def main() -> None:
     try:
         settings = Settings()
         serve_plan = plan(settings, os.environ, run_dir=fresh_run_dir(Path(tempfile.gettempdir()), os.getpid()))
-    except (ConfigError, ValidationError) as error:
+    except ConfigError as error:
         print(f"make api: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ValidationError as error:
+        print(f"make api: {setting_errors(error)}", file=sys.stderr)
         raise SystemExit(2) from None
     from chatapp.db import upgrade_database
 

@@ -71,10 +71,10 @@ def test_public_url_defaults_to_the_loopback_backend() -> None:
 
 def test_the_read_budget_is_shared_by_the_workers() -> None:
     assert Settings(stream_reads_per_second=500, workers=4).stream_reads_per_worker == 125
-    assert Settings(stream_reads_per_second=500).stream_reads_per_worker == 500
+    assert Settings(stream_reads_per_second=500, workers=1).stream_reads_per_worker == 500
 
 
-def test_no_read_budget_stays_none_on_any_number_of_workers() -> None:
+def test_no_read_budget_stays_zero_on_any_number_of_workers() -> None:
     assert Settings(stream_reads_per_second=0, workers=4).stream_reads_per_worker == 0
 
 

@@ -9,9 +9,10 @@ import subprocess
 import sys
 
 import pytest
+from pydantic import ValidationError
 
 from chatapp.config import Settings
-from chatapp.serve import APP_TARGET, ConfigError, plan
+from chatapp.serve import APP_TARGET, ConfigError, plan, setting_errors
 from tests.support.paths import ROOT
 
 SECRET = "s" * 32
@@ -43,41 +44,48 @@ def test_a_32_byte_secret_is_enough() -> None:
     assert plan(settings(jwt_secret="é" * 16), {}).workers == 1
 
 
-def test_one_worker_when_workers_is_unset_or_empty() -> None:
+def test_one_worker_when_workers_is_unset_or_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORKERS", raising=False)
     assert plan(settings(), {}).workers == 1
-    assert plan(settings(), {"WORKERS": ""}).workers == 1
+    monkeypatch.setenv("WORKERS", "")
+    assert plan(settings(), {}).workers == 1
 
 
 def test_several_workers_need_redis() -> None:
     with pytest.raises(ConfigError, match="REDIS_URL"):
-        plan(settings(), {"WORKERS": "4"})
+        plan(settings(workers=4), {})
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "four"])
-def test_a_bad_worker_count_is_refused(raw: str) -> None:
-    with pytest.raises(ConfigError, match="WORKERS"):
-        plan(settings(), {"WORKERS": raw})
+@pytest.mark.parametrize("raw", ["0", "-1", "four", "4.0"])
+def test_a_bad_worker_count_is_refused_in_the_operators_terms(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKERS", raw)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert setting_errors(refused.value).startswith(f"WORKERS={raw!r}: WORKERS must be")
 
 
 def test_redis_url_reaches_reflex_as_reflex_redis_url() -> None:
-    serve_plan = plan(settings(redis_url="redis://127.0.0.1:6379/0"), {"WORKERS": "4"})
+    serve_plan = plan(settings(redis_url="redis://127.0.0.1:6379/0", workers=4), {})
     env = serve_plan.environment({"REDIS_URL": "redis://127.0.0.1:6379/0"})
     assert env["REFLEX_REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert "--workers" in (command := serve_plan.command()) and command[command.index("--workers") + 1] == "4"
 
 
-def test_each_worker_is_told_how_many_workers_share_the_machine() -> None:
-    serve_plan = plan(settings(redis_url="redis://127.0.0.1:6379/0"), {"WORKERS": " 4 "})
-    assert serve_plan.environment({"WORKERS": " 4 "})["WORKERS"] == "4"
-    assert plan(settings(), {}).environment({})["WORKERS"] == "1"
+def test_each_worker_is_told_how_many_workers_share_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKERS", " 4 ")
+    serve_plan = plan(settings(redis_url="redis://127.0.0.1:6379/0"), {})
+    told = serve_plan.environment({"WORKERS": " 4 "})["WORKERS"]
+    assert told == "4"
+    monkeypatch.setenv("WORKERS", told)  # what a worker's own Settings then reads
+    assert Settings(stream_reads_per_second=500).stream_reads_per_worker == 125
 
 
-def test_make_api_refuses_a_setting_that_does_not_parse() -> None:
+def test_make_api_refuses_a_setting_that_does_not_parse_naming_its_variable() -> None:
     finished = subprocess.run(["make", "--no-print-directory", "api"], cwd=ROOT,
                               env={**os.environ, "JWT_SECRET": SECRET, "DB_POOL_SIZE": "many"},
                               capture_output=True, text=True, timeout=120)
     assert finished.returncode == 2
-    assert "make api:" in finished.stderr and "db_pool_size" in finished.stderr
+    assert "make api: DB_POOL_SIZE='many': " in finished.stderr
 
 
 def test_granian_serves_reflex_prod_target_with_respawn_and_a_larger_backlog() -> None:

@@ -81,9 +81,9 @@ class ReadPace:
     (the hold's timer and the pause are paid per read), and one that
     gathered about 3 cost a fifth less; hence the stretch starts at twice
     the base (`STRETCH_FROM`), and a budget of 500, which reaches that at
-    100 streams a worker, well before the worker is busy. (That was 500 for
-    each of 2 workers; the budget is now the machine's, split among its
-    workers: 125 each of 4 held 1,193 turns in flight, README, Capacity.)"""
+    100 streams a worker, well before the worker is busy. (That was measured
+    at 500 for each of 2 workers; the budget is now the machine's, split
+    among its workers by `Settings.stream_reads_per_worker`.)"""
 
     def __init__(self, base: float, reads_per_second: float = 0) -> None:
         self.base = base
