@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -253,6 +252,9 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve(args.pace_ms / 1000))
         return
+    from bench.plots import machine_info  # here, not at the top: the child server needs none of it
+
+    machine_at_start = machine_info()
     results = {}
     for stream_mode, pace_ms in (("burst", 0.0), ("paced", args.pace_ms)):
         server = ChildServer(pace_ms)
@@ -276,7 +278,7 @@ def main() -> None:
     results_path = args.results.resolve()
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps({
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine_info(), "machine_at_start": machine_at_start,
         "tokens": [SHORT, LONG], "pace_ms": args.pace_ms, "calls_40": args.calls, "repeats": args.repeats,
         "results": results,
     }, indent=2) + "\n")
