@@ -8,11 +8,14 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from mcp.client.session import _make_modern_stamp
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import mcp_param_headers, x_mcp_header_map
 from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND
+from mcp_types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 from chatapp.agent.task_tools import (
-    CREDENTIAL, TaskTools, TurnContext, call_result, credential_from_context, event_data,
+    CLIENT_ENVELOPE_INFO, CREDENTIAL, TaskTools, TurnContext, Wire, call_result, credential_from_context, event_data,
 )
 from tests.support.api import Account, LiveApi
 from tests.support.mcp_client import result_of
@@ -47,6 +50,45 @@ async def test_a_rejected_token_raises_an_mcp_error(live_api: LiveApi) -> None:
     with pytest.raises(MCPError) as raised:
         await call(live_api, "not-a-token", "list_tasks", {"status": "all"})
     assert raised.value.code == INTERNAL_ERROR
+
+
+SERVER_INFO_STAMP = "io.modelcontextprotocol/serverInfo"  # on a 2026-07-28 result only
+
+
+async def test_calls_go_at_the_per_request_revision_the_server_offers(live_api: LiveApi, alice: Account) -> None:
+    tools = TaskTools(f"{live_api.base_url}/mcp")
+    try:
+        result = await tools.call_tool("list_tasks", {"status": "all"}, {CREDENTIAL: alice.token})
+    finally:
+        await tools.close()
+    assert tools.wire is not None and tools.wire.version == LATEST_MODERN_VERSION
+    assert SERVER_INFO_STAMP in (result.meta or {})
+
+
+async def test_a_call_at_a_handshake_revision_is_still_answered(live_api: LiveApi, alice: Account) -> None:
+    tools = TaskTools(f"{live_api.base_url}/mcp")
+    tools.wire = Wire(LATEST_HANDSHAKE_VERSION, {})  # as agreed with a server that has no server/discover
+    try:
+        result = await tools.call_tool("add_task", {"title": "Call the plumber"}, {CREDENTIAL: alice.token})
+    finally:
+        await tools.close()
+    assert result_of(result)["title"] == "Call the plumber"
+    assert SERVER_INFO_STAMP not in (result.meta or {})
+
+
+def test_a_call_is_stamped_as_the_sdks_client_session_stamps_it() -> None:
+    schema = {"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}
+    header_map = x_mcp_header_map(schema)
+    call = {"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+            "params": {"name": "add_task", "arguments": {"title": "Tea", "region": "eu"}, "_meta": {"trace": "t1"}}}
+    ours, our_headers = json.loads(json.dumps(call)), {}
+    Wire(LATEST_MODERN_VERSION, {"add_task": header_map}).frame(ours, our_headers)
+    sdks, options = json.loads(json.dumps(call)), {}
+    stamp = _make_modern_stamp(LATEST_MODERN_VERSION, CLIENT_ENVELOPE_INFO, {},
+                               lambda name, arguments: mcp_param_headers(header_map, arguments))
+    stamp(sdks, options)  # type: ignore[arg-type]
+    assert (ours, our_headers) == (sdks, options["headers"])
+    assert our_headers["Mcp-Param-Region"] == "eu"
 
 
 def test_a_jsonrpc_error_in_the_body_is_raised_whatever_the_status() -> None:

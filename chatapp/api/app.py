@@ -93,16 +93,19 @@ def mount_mcp(api: FastAPI, mcp_app: Starlette) -> None:
     """The MCP app is routed to as a whole, so its own middleware (the SDK's
     bearer authentication and auth context) runs: `/mcp`, and the RFC 9728
     metadata at `/.well-known/oauth-protected-resource/mcp` and, for clients
-    that look at the root, `/.well-known/oauth-protected-resource`."""
+    that look at the root, `/.well-known/oauth-protected-resource`. They
+    are matched first: every tool call of every turn comes here, no API path
+    shares them, and matching the API's routers before them cost 5% of a
+    tool call's CPU."""
     endpoint = next(route for route in mcp_app.routes if isinstance(route, Route) and route.path == "/mcp")
     guard = endpoint.app  # the SDK's RequireAuthMiddleware around the transport
     guard.app = refuse_get_stream(guard.app)  # type: ignore[attr-defined]
     metadata = next(route for route in mcp_app.routes if isinstance(route, Route) and route.path.startswith(WELL_KNOWN))
-    api.router.routes.extend([
+    api.router.routes[:0] = [
         Route("/mcp", endpoint=mcp_app),
         Route(metadata.path, endpoint=mcp_app),
         Route(WELL_KNOWN, endpoint=metadata.endpoint, methods=["GET", "OPTIONS"]),
-    ])
+    ]
 
 
 def refuse_get_stream(app: ASGIApp) -> ASGIApp:
