@@ -12,7 +12,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -195,3 +195,10 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def setting_errors(error: ValidationError) -> str:
+    """pydantic's report as the operator wrote it: the variable's name, the
+    value and what is wrong, one line each."""
+    return "\n".join(f"{'_'.join(map(str, item['loc'])).upper()}={item['input']!r}: "
+                     f"{item['msg'].removeprefix('Value error, ')}" for item in error.errors())

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from reflex_base import constants as reflex_constants
 from reflex_base.environment import environment as reflex_environment
 
-from chatapp.config import Settings
+from chatapp.config import Settings, setting_errors
 
 # What `reflex run --env prod --backend-only` serves and sets for its workers.
 # Reflex reads its internal switches under a mangled name (`__REFLEX_SKIP_COMPILE`),
@@ -170,13 +170,6 @@ def check_jwt_secret(secret: str | None) -> None:
         raise ConfigError(
             f"JWT_SECRET is {len(secret.encode())} bytes; it must be at least {MIN_JWT_SECRET_BYTES} bytes."
         )
-
-
-def setting_errors(error: ValidationError) -> str:
-    """pydantic's report as the operator wrote it: the variable's name, the
-    value and what is wrong, one line each."""
-    return "\n".join(f"{'_'.join(map(str, item['loc'])).upper()}={item['input']!r}: "
-                     f"{item['msg'].removeprefix('Value error, ')}" for item in error.errors())
 
 
 def plan(settings: Settings, env: Mapping[str, str], *, run_dir: Path | None = None) -> ServePlan:

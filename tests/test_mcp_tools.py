@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 
 import httpx
@@ -103,3 +104,11 @@ async def test_tools_also_run_over_stdio(database_url: str, live_api: LiveApi, a
             assert result_of(await session.call_tool("add_task", {"title": "via stdio"}))["task_id"] == 1
     with httpx.Client(base_url=live_api.base_url) as http:
         assert http.get(f"/api/{alice.user_id}/tasks", headers=alice.headers).json()["tasks"][0]["title"] == "via stdio"
+
+
+def test_the_stdio_server_names_a_setting_that_does_not_parse() -> None:
+    env = {**os.environ, "WORKERS": "four", "PYTHONPATH": str(ROOT)}
+    ran = subprocess.run([sys.executable, "-m", "chatapp.tools"], env=env, cwd=str(ROOT), capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert ran.returncode == 2
+    assert ran.stderr.strip().splitlines() == ["python -m chatapp.tools: WORKERS='four': WORKERS must be a whole number, not 'four'."]

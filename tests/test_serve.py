@@ -11,8 +11,8 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from chatapp.config import Settings
-from chatapp.serve import APP_TARGET, ConfigError, plan, setting_errors
+from chatapp.config import Settings, setting_errors
+from chatapp.serve import APP_TARGET, ConfigError, plan
 from tests.support.paths import ROOT
 
 SECRET = "s" * 32
