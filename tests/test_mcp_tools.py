@@ -107,7 +107,7 @@ async def test_tools_also_run_over_stdio(database_url: str, live_api: LiveApi, a
 
 
 def test_the_stdio_server_names_a_setting_that_does_not_parse() -> None:
-    env = {**os.environ, "WORKERS": "four", "PYTHONPATH": str(ROOT)}
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "WORKERS": "four", "PYTHONPATH": str(ROOT)}
     ran = subprocess.run([sys.executable, "-m", "chatapp.tools"], env=env, cwd=str(ROOT), capture_output=True,
                          text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert ran.returncode == 2

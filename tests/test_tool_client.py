@@ -7,18 +7,21 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import httpx2
 import pytest
-from mcp.client.session import _make_modern_stamp
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp.shared.inbound import mcp_param_headers, x_mcp_header_map
+from mcp_types import SERVER_INFO_META_KEY, UNSUPPORTED_PROTOCOL_VERSION
 from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND
 from mcp_types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
 from chatapp.agent.task_tools import (
-    CLIENT_ENVELOPE_INFO, CREDENTIAL, TaskTools, TurnContext, Wire, call_result, credential_from_context, event_data,
+    CLIENT_INFO, CREDENTIAL, TaskTools, TurnContext, Wire, call_result, credential_from_context, event_data,
 )
 from tests.support.api import Account, LiveApi
 from tests.support.mcp_client import result_of
+from tests.support.ports import free_port
 
 
 async def call(live_api: LiveApi, token: str, name: str, arguments: dict) -> object:
@@ -52,7 +55,27 @@ async def test_a_rejected_token_raises_an_mcp_error(live_api: LiveApi) -> None:
     assert raised.value.code == INTERNAL_ERROR
 
 
-SERVER_INFO_STAMP = "io.modelcontextprotocol/serverInfo"  # on a 2026-07-28 result only
+async def test_a_call_with_a_rejected_token_raises_an_mcp_error_once_the_tools_are_listed(
+    live_api: LiveApi, alice: Account,
+) -> None:
+    tools = TaskTools(f"{live_api.base_url}/mcp")
+    try:
+        await tools.list_tools(token=alice.token)
+        with pytest.raises(MCPError) as raised:
+            await tools.call_tool("list_tasks", {"status": "all"}, {CREDENTIAL: "not-a-token"})
+    finally:
+        await tools.close()
+    assert raised.value.code == INTERNAL_ERROR
+
+
+async def test_listing_from_a_server_that_is_not_there_raises_the_transports_error_with_its_cause() -> None:
+    tools = TaskTools(f"http://127.0.0.1:{free_port()}/mcp")
+    try:
+        with pytest.raises(httpx2.TransportError) as raised:
+            await tools.list_tools(token="token")
+    finally:
+        await tools.close()
+    assert raised.value.__cause__ is not None  # the connection error underneath, errno and all
 
 
 async def test_calls_go_at_the_per_request_revision_the_server_offers(live_api: LiveApi, alice: Account) -> None:
@@ -62,7 +85,7 @@ async def test_calls_go_at_the_per_request_revision_the_server_offers(live_api: 
     finally:
         await tools.close()
     assert tools.wire is not None and tools.wire.version == LATEST_MODERN_VERSION
-    assert SERVER_INFO_STAMP in (result.meta or {})
+    assert SERVER_INFO_META_KEY in (result.meta or {})  # the server answered in 2026-07-28's terms
 
 
 async def test_a_call_at_a_handshake_revision_is_still_answered(live_api: LiveApi, alice: Account) -> None:
@@ -73,22 +96,82 @@ async def test_a_call_at_a_handshake_revision_is_still_answered(live_api: LiveAp
     finally:
         await tools.close()
     assert result_of(result)["title"] == "Call the plumber"
-    assert SERVER_INFO_STAMP not in (result.meta or {})
+    assert SERVER_INFO_META_KEY not in (result.meta or {})
 
 
-def test_a_call_is_stamped_as_the_sdks_client_session_stamps_it() -> None:
-    schema = {"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}
-    header_map = x_mcp_header_map(schema)
-    call = {"jsonrpc": "2.0", "id": 4, "method": "tools/call",
-            "params": {"name": "add_task", "arguments": {"title": "Tea", "region": "eu"}, "_meta": {"trace": "t1"}}}
-    ours, our_headers = json.loads(json.dumps(call)), {}
-    Wire(LATEST_MODERN_VERSION, {"add_task": header_map}).frame(ours, our_headers)
-    sdks, options = json.loads(json.dumps(call)), {}
-    stamp = _make_modern_stamp(LATEST_MODERN_VERSION, CLIENT_ENVELOPE_INFO, {},
-                               lambda name, arguments: mcp_param_headers(header_map, arguments))
-    stamp(sdks, options)  # type: ignore[arg-type]
-    assert (ours, our_headers) == (sdks, options["headers"])
-    assert our_headers["Mcp-Param-Region"] == "eu"
+class ScriptedServer:
+    """An MCP endpoint in a `httpx2.MockTransport`: it records each request
+    and answers the handshake, the listing (one tool, an argument marked
+    `x-mcp-header`) and calls."""
+
+    SCHEMA = {"type": "object", "properties": {"title": {"type": "string"},
+                                               "region": {"type": "string", "x-mcp-header": "Region"}}}
+
+    def __init__(self, call_error: dict | None = None) -> None:
+        self.calls: list[httpx2.Request] = []
+        self.call_error = call_error
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        method = body.get("method")
+        if "id" not in body:
+            return httpx2.Response(202)
+        if method == "tools/call":
+            self.calls.append(request)
+            if self.call_error:
+                return httpx2.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "error": self.call_error})
+        result = {
+            "initialize": {"protocolVersion": LATEST_HANDSHAKE_VERSION, "capabilities": {"tools": {}},
+                           "serverInfo": {"name": "scripted", "version": "1"}},
+            "tools/list": {"tools": [{"name": "add_task", "inputSchema": self.SCHEMA}]},
+            "tools/call": {"content": [{"type": "text", "text": "ok"}], "isError": False},
+        }[method]
+        if request.headers.get("mcp-protocol-version") == LATEST_MODERN_VERSION:
+            result["resultType"] = "complete"
+            if method == "tools/list":
+                result.update(ttlMs=0, cacheScope="private")
+        return httpx2.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": result})
+
+
+def mcp_headers(request: httpx2.Request) -> dict[str, str]:
+    return {name: value for name, value in request.headers.items() if name.startswith("mcp-")}
+
+
+def call_body(request: httpx2.Request) -> dict:
+    return {key: value for key, value in json.loads(request.content).items() if key != "id"}
+
+
+@pytest.mark.parametrize("revision", [LATEST_MODERN_VERSION, LATEST_HANDSHAKE_VERSION])
+async def test_a_call_is_the_request_the_sdks_own_client_sends(revision: str) -> None:
+    arguments, meta = {"title": "Tea", "region": "eu"}, {"trace": "t1"}
+    sdk_side = ScriptedServer()
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(sdk_side))
+    connection = streamable_http_client("http://mcp.test/mcp", http_client=http, terminate_on_close=False)
+    mode = revision if revision == LATEST_MODERN_VERSION else "legacy"
+    async with Client(connection, mode=mode, client_info=CLIENT_INFO, cache=None) as client:
+        await client.list_tools()
+        await client.call_tool("add_task", arguments, meta=meta)
+    ours = ScriptedServer()
+    tools = TaskTools("http://mcp.test/mcp")
+    await tools.close()
+    tools._http = httpx2.AsyncClient(transport=httpx2.MockTransport(ours))
+    tools.wire = Wire(revision, {"add_task": {("region",): "Region"}} if revision == LATEST_MODERN_VERSION else {})
+    await tools.call_tool("add_task", arguments, meta)
+    [sdk_call], [our_call] = sdk_side.calls, ours.calls
+    assert (call_body(our_call), mcp_headers(our_call)) == (call_body(sdk_call), mcp_headers(sdk_call))
+    assert mcp_headers(our_call)["mcp-protocol-version"] == revision
+    assert ("mcp-param-region" in mcp_headers(our_call)) == (revision == LATEST_MODERN_VERSION)
+
+
+async def test_a_call_refused_for_its_revision_settles_the_wire_again() -> None:
+    server = ScriptedServer(call_error={"code": UNSUPPORTED_PROTOCOL_VERSION, "message": "Unsupported protocol version"})
+    tools = TaskTools("http://mcp.test/mcp")
+    await tools.close()
+    tools._http = httpx2.AsyncClient(transport=httpx2.MockTransport(server))
+    tools.wire = Wire(LATEST_MODERN_VERSION, {})
+    with pytest.raises(MCPError) as raised:
+        await tools.call_tool("add_task", {"title": "Tea"}, {CREDENTIAL: "token"})
+    assert raised.value.code == UNSUPPORTED_PROTOCOL_VERSION and tools.wire is None
 
 
 def test_a_jsonrpc_error_in_the_body_is_raised_whatever_the_status() -> None:

@@ -5,13 +5,15 @@ initialized notification, a tools/list the client makes to validate output,
 then the call) — more than the rest of a turn. The server runs stateless, so
 this client pays only for what a turn uses:
 
-- the tool list is static schema: fetched once per endpoint (in an SDK
-  client session) and converted to SDK function tools once, so agents are
+- the tool list is static schema: fetched once per endpoint (with the SDK's
+  `Client`) and converted to SDK function tools once, so agents are
   built once, not per turn;
 - each tool call is one JSON-RPC `tools/call` POST to the MCP endpoint, on a
   pooled aiohttp connection, with the acting user's bearer token: exactly the
   request the SDK's client session sends, without the session (redirects
-  followed within the origin, answers and errors read as it reads them).
+  followed within the origin, JSON-RPC answers and errors read as it reads
+  them; the SDK's further checks of a result against its revision's schema
+  and the tool's output schema are left to the server that made it).
   The session costs a task group, memory streams and a writer task per call
   (a fifth of a tool turn's CPU) to carry a single request and its answer;
 - the protocol revision is settled once, when the tools are listed, by the
@@ -21,7 +23,9 @@ this client pays only for what a turn uses:
   `Mcp-Name`, `Mcp-Param-*` headers), and the SDK's server answers it in
   the request's own task. A handshake-era call makes that server start a
   transport, a dispatcher and a task group for each request: 1 ms more of
-  its CPU per call, measured.
+  its CPU per call, measured. A call the server refuses for its revision
+  makes the next call settle the wire again (a rolling deploy may put an
+  older server behind the same URL).
 
 The token travels in the run context (`TurnContext`); the SDK's meta-resolver
 hook hands it to `call_tool`, which sends it as the Authorization header and
@@ -30,10 +34,12 @@ never as a tool argument or MCP `_meta`.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -54,7 +60,10 @@ from mcp.shared.inbound import (
 from mcp.types import (
     CallToolRequest, CallToolRequestParams, CallToolResult, GetPromptResult, Implementation, ListPromptsResult, Tool,
 )
-from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
+from mcp_types import (
+    CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, HEADER_MISMATCH, PROTOCOL_VERSION_META_KEY,
+    UNSUPPORTED_PROTOCOL_VERSION,
+)
 from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from openai._vendor.httpx_aiohttp import AiohttpTransport
@@ -62,12 +71,16 @@ from pydantic import ValidationError
 
 from chatapp.logs import request_id
 
+logger = logging.getLogger(__name__)
+
 MCP_TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
 # What the SDK's streamable HTTP client sends with every POST.
 MCP_POST_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 CREDENTIAL = "chatapp/bearer"
 CLIENT_INFO = Implementation(name="chatapp", version="1.0.0")
 CLIENT_ENVELOPE_INFO = CLIENT_INFO.model_dump(by_alias=True, mode="json", exclude_none=True)
+# What a server answers a call whose revision (or its headers) it will not take.
+REVISION_REFUSED = frozenset({UNSUPPORTED_PROTOCOL_VERSION, HEADER_MISMATCH})
 
 
 @dataclass(frozen=True)
@@ -179,13 +192,17 @@ async def mcp_client(url: str, token: str | None, transport: httpx2.AsyncBaseTra
         async with Client(connection, mode="auto", client_info=CLIENT_INFO, cache=None) as client:
             yield client
     except BaseExceptionGroup as group:
-        # The client's task groups wrap what failed (a refused token's
-        # MCPError, a connection error) in a group of one: raise that one, as a
-        # call does.
-        raise sole_error(group) from None
+        error = sole_error(group)
+        if error is group:
+            raise
+        raise error from error.__cause__
 
 
 def sole_error(error: BaseException) -> BaseException:
+    """The one error inside nested groups of one: the client's transport
+    runs in anyio task groups, which wrap what failed (a refused token's
+    MCPError, a connection error) in a group each. A caller gets that error,
+    as from a call; a group of several is left as it is."""
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
@@ -198,20 +215,22 @@ class Wire:
     into `Mcp-Param-*` headers."""
 
     version: str
-    param_headers: dict[str, dict[tuple[str, ...], str]]
+    # Our own tools mark no argument `x-mcp-header`, so this is empty for them.
+    param_headers: Mapping[str, Mapping[tuple[str, ...], str]]
 
     @property
     def per_request_envelope(self) -> bool:
         return self.version in MODERN_PROTOCOL_VERSIONS
 
-    def frame(self, message: dict[str, Any], headers: dict[str, str]) -> None:
+    def frame(self, message: dict[str, Any]) -> dict[str, str]:
         """Stamp a tools/call as the SDK's client session stamps it on this
         revision (`mcp.client.session`'s `_make_handshake_stamp` and
         `_make_modern_stamp`). The client advertises no capabilities: it
-        takes no sampling, elicitation or roots requests."""
-        headers[MCP_PROTOCOL_VERSION_HEADER] = self.version
+        takes no sampling, elicitation or roots requests. The envelope goes
+        into `message`; the headers are returned."""
+        headers = {MCP_PROTOCOL_VERSION_HEADER: self.version}
         if not self.per_request_envelope:
-            return
+            return headers
         params = message["params"]
         params.setdefault("_meta", {}).update({
             PROTOCOL_VERSION_META_KEY: self.version,
@@ -223,6 +242,7 @@ class Wire:
         headers[MCP_NAME_HEADER] = encode_header_value(name)
         if header_map := self.param_headers.get(name):
             headers.update(mcp_param_headers(header_map, params.get("arguments") or {}))
+        return headers
 
 
 def credential_from_context(context: MCPToolMetaContext) -> dict[str, Any]:
@@ -243,6 +263,7 @@ class TaskTools(MCPServer):
         self.url = url
         self._tools: list[Tool] | None = None
         self.wire: Wire | None = None
+        self._listing = asyncio.Lock()  # the first turns of a worker list once, not once each
         self._transport = pooled_transport()
         self._http = httpx2.AsyncClient(transport=self._transport, timeout=MCP_TIMEOUT, trust_env=False)
         self._call_ids = itertools.count(1)
@@ -265,39 +286,55 @@ class TaskTools(MCPServer):
         """The server's tools, fetched once, which also settles the wire
         every call uses. /mcp is a protected resource, so the fetch carries
         a token: the turn's own, which is all the process has."""
-        if self._tools is None:
-            turn = getattr(run_context, "context", None)
-            token = token or (turn.tool_token if isinstance(turn, TurnContext) else None)
-            async with mcp_client(self.url, token, self._transport) as client:
-                tools = list((await client.list_tools()).tools)
-                self.wire = Wire(client.protocol_version, {
-                    tool.name: header_map for tool in tools if (header_map := x_mcp_header_map(tool.input_schema))
-                })
-            self._tools = tools
-        return self._tools
+        if self._tools is not None and self.wire is not None:
+            return self._tools
+        turn = getattr(run_context, "context", None)
+        token = token or (turn.tool_token if isinstance(turn, TurnContext) else None)
+        return (await self._settled(token))[0]
+
+    async def _settled(self, token: str | None) -> tuple[list[Tool], Wire]:
+        async with self._listing:
+            if self._tools is None or self.wire is None:
+                self._tools, self.wire = await self._settle(token)
+            return self._tools, self.wire
+
+    async def _settle(self, token: str | None) -> tuple[list[Tool], Wire]:
+        async with mcp_client(self.url, token, self._transport) as client:
+            tools = list((await client.list_tools()).tools)
+            wire = Wire(client.protocol_version, {
+                tool.name: header_map for tool in tools if (header_map := x_mcp_header_map(tool.input_schema))
+            })
+        if wire.per_request_envelope:
+            logger.info("MCP tool calls go at protocol revision %s", wire.version)
+        else:
+            logger.warning("MCP tool calls go at protocol revision %s: the server at %s did not take 2026-07-28, "
+                           "so each call costs it a transport of its own", wire.version, self.url)
+        return tools, wire
 
     async def call_tool(
         self, tool_name: str, arguments: dict[str, Any] | None, meta: dict[str, Any] | None = None
     ) -> CallToolResult:
         meta = dict(meta or {})
         token = meta.pop(CREDENTIAL, None)
-        if self.wire is None:
-            await self.list_tools(token=token)
-        assert self.wire is not None
+        wire = self.wire or (await self._settled(token))[1]
         request = CallToolRequest(
             params=CallToolRequestParams(name=tool_name, arguments=arguments or {}, _meta=meta or None)
         )
         call_id = next(self._call_ids)
         message = {"jsonrpc": "2.0", "id": call_id,
                    **request.model_dump(by_alias=True, mode="json", exclude_none=True)}
-        headers = {**MCP_POST_HEADERS, **call_headers(token)}
-        self.wire.frame(message, headers)
+        headers = {**MCP_POST_HEADERS, **call_headers(token), **wire.frame(message)}
         # As the SDK's transport sends it: 307/308 within the origin (a
         # trailing-slash fix-up) are followed, any other redirect is not.
         async with stream_within_origin(self._http, "POST", self.url, json=message, headers=headers) as response:
             body = await response.aread()
-        return call_result(response.status_code, response.headers.get("content-type", ""), body, call_id,
-                           location=response.headers.get("location"))
+        try:
+            return call_result(response.status_code, response.headers.get("content-type", ""), body, call_id,
+                               location=response.headers.get("location"))
+        except MCPError as error:
+            if error.code in REVISION_REFUSED:
+                self.wire = None
+            raise
 
     async def list_prompts(self) -> ListPromptsResult:
         return ListPromptsResult(prompts=[])
