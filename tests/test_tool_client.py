@@ -4,6 +4,7 @@ session reads it, results and errors alike."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 
@@ -12,7 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import SERVER_INFO_META_KEY, UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types import SERVER_INFO_META_KEY
 from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND
 from mcp_types.version import LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
 
@@ -66,6 +67,7 @@ async def test_a_call_with_a_rejected_token_raises_an_mcp_error_once_the_tools_a
     finally:
         await tools.close()
     assert raised.value.code == INTERNAL_ERROR
+    assert tools.wire is not None  # a refused token is no reason to settle the wire again
 
 
 async def test_listing_from_a_server_that_is_not_there_raises_the_transports_error_with_its_cause() -> None:
@@ -102,33 +104,39 @@ async def test_a_call_at_a_handshake_revision_is_still_answered(live_api: LiveAp
 class ScriptedServer:
     """An MCP endpoint in a `httpx2.MockTransport`: it records each request
     and answers the handshake, the listing (one tool, an argument marked
-    `x-mcp-header`) and calls."""
+    `x-mcp-header`) and calls. `modern=False` is a server from before
+    2026-07-28, as the Python SDK 1.x answers that revision: HTTP 400."""
 
     SCHEMA = {"type": "object", "properties": {"title": {"type": "string"},
                                                "region": {"type": "string", "x-mcp-header": "Region"}}}
 
-    def __init__(self, call_error: dict | None = None) -> None:
-        self.calls: list[httpx2.Request] = []
-        self.call_error = call_error
+    def __init__(self, *, modern: bool = True) -> None:
+        self.modern = modern
+        self.requests: list[httpx2.Request] = []
+
+    @property
+    def calls(self) -> list[httpx2.Request]:
+        return [request for request in self.requests if json.loads(request.content).get("method") == "tools/call"]
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
         body = json.loads(request.content)
-        method = body.get("method")
+        method, at_modern = body.get("method"), request.headers.get("mcp-protocol-version") == LATEST_MODERN_VERSION
+        if at_modern and not self.modern:
+            return httpx2.Response(400, json={"jsonrpc": "2.0", "id": "server-error", "error": {
+                "code": INVALID_REQUEST, "message": f"Bad Request: Unsupported protocol version: {LATEST_MODERN_VERSION}"}})
         if "id" not in body:
             return httpx2.Response(202)
-        if method == "tools/call":
-            self.calls.append(request)
-            if self.call_error:
-                return httpx2.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "error": self.call_error})
         result = {
+            "server/discover": {"supportedVersions": [LATEST_MODERN_VERSION], "capabilities": {"tools": {}}},
             "initialize": {"protocolVersion": LATEST_HANDSHAKE_VERSION, "capabilities": {"tools": {}},
                            "serverInfo": {"name": "scripted", "version": "1"}},
             "tools/list": {"tools": [{"name": "add_task", "inputSchema": self.SCHEMA}]},
             "tools/call": {"content": [{"type": "text", "text": "ok"}], "isError": False},
         }[method]
-        if request.headers.get("mcp-protocol-version") == LATEST_MODERN_VERSION:
+        if at_modern:
             result["resultType"] = "complete"
-            if method == "tools/list":
+            if method in ("tools/list", "server/discover"):
                 result.update(ttlMs=0, cacheScope="private")
         return httpx2.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": result})
 
@@ -141,37 +149,53 @@ def call_body(request: httpx2.Request) -> dict:
     return {key: value for key, value in json.loads(request.content).items() if key != "id"}
 
 
-@pytest.mark.parametrize("revision", [LATEST_MODERN_VERSION, LATEST_HANDSHAKE_VERSION])
-async def test_a_call_is_the_request_the_sdks_own_client_sends(revision: str) -> None:
+@pytest.mark.parametrize("modern", [True, False], ids=["2026-07-28", "handshake"])
+async def test_a_call_is_the_request_the_sdks_own_client_sends(modern: bool) -> None:
     arguments, meta = {"title": "Tea", "region": "eu"}, {"trace": "t1"}
-    sdk_side = ScriptedServer()
+    sdk_side = ScriptedServer(modern=modern)
     http = httpx2.AsyncClient(transport=httpx2.MockTransport(sdk_side))
     connection = streamable_http_client("http://mcp.test/mcp", http_client=http, terminate_on_close=False)
-    mode = revision if revision == LATEST_MODERN_VERSION else "legacy"
-    async with Client(connection, mode=mode, client_info=CLIENT_INFO, cache=None) as client:
+    async with http, Client(connection, mode="auto", client_info=CLIENT_INFO, cache=None) as client:
         await client.list_tools()
         await client.call_tool("add_task", arguments, meta=meta)
-    ours = ScriptedServer()
-    tools = TaskTools("http://mcp.test/mcp")
-    await tools.close()
-    tools._http = httpx2.AsyncClient(transport=httpx2.MockTransport(ours))
-    tools.wire = Wire(revision, {"add_task": {("region",): "Region"}} if revision == LATEST_MODERN_VERSION else {})
-    await tools.call_tool("add_task", arguments, meta)
+    ours = ScriptedServer(modern=modern)
+    tools = TaskTools("http://mcp.test/mcp", transport=httpx2.MockTransport(ours))
+    try:
+        await tools.call_tool("add_task", arguments, {**meta, CREDENTIAL: "token"})  # lists first, as the SDK did
+    finally:
+        await tools.close()
     [sdk_call], [our_call] = sdk_side.calls, ours.calls
     assert (call_body(our_call), mcp_headers(our_call)) == (call_body(sdk_call), mcp_headers(sdk_call))
+    revision = LATEST_MODERN_VERSION if modern else LATEST_HANDSHAKE_VERSION
     assert mcp_headers(our_call)["mcp-protocol-version"] == revision
-    assert ("mcp-param-region" in mcp_headers(our_call)) == (revision == LATEST_MODERN_VERSION)
+    assert ("mcp-param-region" in mcp_headers(our_call)) == modern
 
 
-async def test_a_call_refused_for_its_revision_settles_the_wire_again() -> None:
-    server = ScriptedServer(call_error={"code": UNSUPPORTED_PROTOCOL_VERSION, "message": "Unsupported protocol version"})
-    tools = TaskTools("http://mcp.test/mcp")
-    await tools.close()
-    tools._http = httpx2.AsyncClient(transport=httpx2.MockTransport(server))
-    tools.wire = Wire(LATEST_MODERN_VERSION, {})
-    with pytest.raises(MCPError) as raised:
-        await tools.call_tool("add_task", {"title": "Tea"}, {CREDENTIAL: "token"})
-    assert raised.value.code == UNSUPPORTED_PROTOCOL_VERSION and tools.wire is None
+async def test_a_server_that_refuses_the_2026_framing_gets_the_next_call_at_a_revision_it_takes() -> None:
+    older = ScriptedServer(modern=False)  # say, behind the same URL halfway through a rolling deploy
+    tools = TaskTools("http://mcp.test/mcp", transport=httpx2.MockTransport(older))
+    tools.wire = Wire(LATEST_MODERN_VERSION, {})  # settled against the newer server
+    try:
+        with pytest.raises(MCPError):
+            await tools.call_tool("add_task", {"title": "Tea"}, {CREDENTIAL: "token"})
+        assert tools.wire is None
+        result = await tools.call_tool("add_task", {"title": "Tea"}, {CREDENTIAL: "token"})
+    finally:
+        await tools.close()
+    assert result.content[0].text == "ok"  # type: ignore[union-attr]
+    assert tools.wire is not None and tools.wire.version == LATEST_HANDSHAKE_VERSION
+    assert mcp_headers(older.calls[-1])["mcp-protocol-version"] == LATEST_HANDSHAKE_VERSION
+
+
+async def test_the_first_turns_of_a_worker_share_one_listing() -> None:
+    server = ScriptedServer()
+    tools = TaskTools("http://mcp.test/mcp", transport=httpx2.MockTransport(server))
+    try:
+        listed = await asyncio.gather(*(tools.list_tools(token="token") for _ in range(5)))
+    finally:
+        await tools.close()
+    assert all(tools_ == listed[0] for tools_ in listed)
+    assert [json.loads(r.content)["method"] for r in server.requests] == ["server/discover", "tools/list"]
 
 
 def test_a_jsonrpc_error_in_the_body_is_raised_whatever_the_status() -> None:

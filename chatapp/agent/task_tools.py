@@ -23,9 +23,10 @@ this client pays only for what a turn uses:
   `Mcp-Name`, `Mcp-Param-*` headers), and the SDK's server answers it in
   the request's own task. A handshake-era call makes that server start a
   transport, a dispatcher and a task group for each request: 1 ms more of
-  its CPU per call, measured. A call the server refuses for its revision
-  makes the next call settle the wire again (a rolling deploy may put an
-  older server behind the same URL).
+  its CPU per call, measured. A 400 to a 2026-07-28 call (an older server
+  behind the same URL in a rolling deploy refuses the framing so) makes the
+  next call settle the wire again; a wire settled at a handshake revision
+  stays so until the worker restarts.
 
 The token travels in the run context (`TurnContext`); the SDK's meta-resolver
 hook hands it to `call_tool`, which sends it as the Authorization header and
@@ -60,10 +61,7 @@ from mcp.shared.inbound import (
 from mcp.types import (
     CallToolRequest, CallToolRequestParams, CallToolResult, GetPromptResult, Implementation, ListPromptsResult, Tool,
 )
-from mcp_types import (
-    CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, HEADER_MISMATCH, PROTOCOL_VERSION_META_KEY,
-    UNSUPPORTED_PROTOCOL_VERSION,
-)
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from mcp_types.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from openai._vendor.httpx_aiohttp import AiohttpTransport
@@ -79,8 +77,6 @@ MCP_POST_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Ty
 CREDENTIAL = "chatapp/bearer"
 CLIENT_INFO = Implementation(name="chatapp", version="1.0.0")
 CLIENT_ENVELOPE_INFO = CLIENT_INFO.model_dump(by_alias=True, mode="json", exclude_none=True)
-# What a server answers a call whose revision (or its headers) it will not take.
-REVISION_REFUSED = frozenset({UNSUPPORTED_PROTOCOL_VERSION, HEADER_MISMATCH})
 
 
 @dataclass(frozen=True)
@@ -191,11 +187,12 @@ async def mcp_client(url: str, token: str | None, transport: httpx2.AsyncBaseTra
     try:
         async with Client(connection, mode="auto", client_info=CLIENT_INFO, cache=None) as client:
             yield client
+        return
     except BaseExceptionGroup as group:
         error = sole_error(group)
         if error is group:
             raise
-        raise error from error.__cause__
+    raise error  # outside the handler, so its own cause and context stay as they were
 
 
 def sole_error(error: BaseException) -> BaseException:
@@ -258,13 +255,13 @@ class TaskTools(MCPServer):
     the app's parts): its connection pool belongs to the worker's event loop,
     and `close` closes it at shutdown."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, transport: httpx2.AsyncBaseTransport | None = None) -> None:
         super().__init__(tool_meta_resolver=credential_from_context)
         self.url = url
         self._tools: list[Tool] | None = None
         self.wire: Wire | None = None
-        self._listing = asyncio.Lock()  # the first turns of a worker list once, not once each
-        self._transport = pooled_transport()
+        self._listing: asyncio.Future[tuple[list[Tool], Wire]] | None = None
+        self._transport = transport or pooled_transport()
         self._http = httpx2.AsyncClient(transport=self._transport, timeout=MCP_TIMEOUT, trust_env=False)
         self._call_ids = itertools.count(1)
 
@@ -293,10 +290,15 @@ class TaskTools(MCPServer):
         return (await self._settled(token))[0]
 
     async def _settled(self, token: str | None) -> tuple[list[Tool], Wire]:
-        async with self._listing:
-            if self._tools is None or self.wire is None:
-                self._tools, self.wire = await self._settle(token)
+        """One listing at a time, its outcome shared: a worker's first turns
+        wait for the same listing and, if it fails, fail with it, rather
+        than each trying again in turn behind the last one's timeout."""
+        if self._tools is not None and self.wire is not None:
             return self._tools, self.wire
+        if self._listing is None or self._listing.done():
+            self._listing = asyncio.ensure_future(self._settle(token))
+            self._listing.add_done_callback(lambda listing: listing.cancelled() or listing.exception())
+        return await asyncio.shield(self._listing)
 
     async def _settle(self, token: str | None) -> tuple[list[Tool], Wire]:
         async with mcp_client(self.url, token, self._transport) as client:
@@ -309,6 +311,7 @@ class TaskTools(MCPServer):
         else:
             logger.warning("MCP tool calls go at protocol revision %s: the server at %s did not take 2026-07-28, "
                            "so each call costs it a transport of its own", wire.version, self.url)
+        self._tools, self.wire = tools, wire
         return tools, wire
 
     async def call_tool(
@@ -331,8 +334,12 @@ class TaskTools(MCPServer):
         try:
             return call_result(response.status_code, response.headers.get("content-type", ""), body, call_id,
                                location=response.headers.get("location"))
-        except MCPError as error:
-            if error.code in REVISION_REFUSED:
+        except MCPError:
+            # A 400 to a 2026-07-28 call is how servers refuse its framing
+            # before running anything: this SDK with its own codes, the
+            # Python SDK 1.x and the TypeScript SDK with theirs. Settle again
+            # (a single listing if the refusal was for something else).
+            if wire.per_request_envelope and response.status_code == 400 and self.wire is wire:
                 self.wire = None
             raise
 
