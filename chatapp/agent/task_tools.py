@@ -292,9 +292,8 @@ class TaskTools(MCPServer):
     async def _settled(self, token: str | None) -> tuple[list[Tool], Wire]:
         """One listing at a time, its outcome shared: a worker's first turns
         wait for the same listing and, if it fails, fail with it, rather
-        than each trying again in turn behind the last one's timeout."""
-        if self._tools is not None and self.wire is not None:
-            return self._tools, self.wire
+        than each trying again in turn behind the last one's timeout. Its
+        callers take the settled wire themselves when there is one."""
         if self._listing is None or self._listing.done():
             self._listing = asyncio.ensure_future(self._settle(token))
             self._listing.add_done_callback(lambda listing: listing.cancelled() or listing.exception())
