@@ -15,9 +15,11 @@ import pytest
 
 from chatapp.config import Settings
 from chatapp.db import make_engine, upgrade_database
-from chatapp.services.auth import issue_token
+from chatapp.services.auth import issue_token, issue_tool_token
 from chatapp.services.tokens import encoding
+from chatapp.tools.server import ChatappTokenVerifier, TokenCheckUnavailable
 from tests.support.api import Account, register, send, serve
+from tests.support.mcp_client import INITIALIZE, MCP_HEADERS
 from tests.support.pg_cluster import PgCluster, remove_cluster, start_cluster
 from tests.support.ports import free_port
 from tests.support.servers import ApiProcess
@@ -81,6 +83,39 @@ def test_chat_answers_503_database_error_within_2_5s_when_the_database_hangs(sil
     engine.dispose()
     assert response.status_code == 503 and response.json()["error_code"] == "database_error"
     assert elapsed < CHAT_BOUND
+
+
+def mcp_post(base_url: str, token: str) -> httpx.Response:
+    return httpx.post(f"{base_url}/mcp", json=INITIALIZE,
+                      headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def test_an_mcp_token_the_database_cannot_check_is_503_not_a_sign_in_challenge(silent_database: int) -> None:
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent_database}/chat")
+    for api in serve(engine):
+        response = mcp_post(api.base_url, issue_tool_token(uuid.uuid4(), api.settings, 60))
+    engine.dispose()
+    assert response.status_code == 503 and response.json()["error_code"] == "database_error"
+    assert "www-authenticate" not in response.headers
+
+
+def test_a_badly_signed_mcp_token_is_still_401_while_the_database_hangs(silent_database: int) -> None:
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent_database}/chat")
+    for api in serve(engine):
+        token = issue_tool_token(uuid.uuid4(), api.settings, 60)
+        response = mcp_post(api.base_url, token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"))
+    engine.dispose()
+    assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer ")
+
+
+async def test_the_mcp_verifier_raises_rather_than_refusing_a_token_it_could_not_check(silent_database: int) -> None:
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent_database}/chat")
+    settings = Settings()
+    try:
+        with pytest.raises(TokenCheckUnavailable):
+            await ChatappTokenVerifier(engine, settings).verify_token(issue_tool_token(uuid.uuid4(), settings, 60))
+    finally:
+        engine.dispose()
 
 
 @dataclass

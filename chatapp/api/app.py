@@ -11,7 +11,7 @@ task (a mounted app's own lifespan never runs) and hands the parts to the UI.
 from __future__ import annotations
 
 import gc
-
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -22,6 +22,10 @@ from fastapi.responses import JSONResponse
 from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.authentication import AuthenticationError
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -38,8 +42,9 @@ from chatapp.chatkit.server import ChatappChatKitServer
 from chatapp.logs import configure_logging
 from chatapp.services.text import UUID_PATTERN
 from chatapp.services.parts import AppParts, open_parts
-from chatapp.tools.server import create_task_server
+from chatapp.tools.server import TokenCheckUnavailable, create_task_server
 
+logger = logging.getLogger("chatapp.api")
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -97,6 +102,9 @@ def mount_mcp(api: FastAPI, mcp_app: Starlette) -> None:
     are matched first: every tool call of every turn comes here, no API path
     shares them, and matching the API's routers before them cost 5% of a
     tool call's CPU."""
+    for layer in mcp_app.user_middleware:
+        if layer.cls is AuthenticationMiddleware:
+            layer.kwargs["on_error"] = refuse_unchecked_token
     endpoint = next(route for route in mcp_app.routes if isinstance(route, Route) and route.path == "/mcp")
     guard = endpoint.app  # the SDK's RequireAuthMiddleware around the transport
     guard.app = refuse_get_stream(guard.app)  # type: ignore[attr-defined]
@@ -106,6 +114,17 @@ def mount_mcp(api: FastAPI, mcp_app: Starlette) -> None:
         Route(metadata.path, endpoint=mcp_app),
         Route(WELL_KNOWN, endpoint=metadata.endpoint, methods=["GET", "OPTIONS"]),
     ]
+
+
+def refuse_unchecked_token(conn: HTTPConnection, error: AuthenticationError) -> Response:
+    """The SDK's bearer middleware when authentication itself failed: a
+    token the database could not check is 503 in the error shape, as the
+    API answers a database outage, without the 401's challenge (the token
+    may be good). Anything else keeps Starlette's own answer."""
+    if isinstance(error, TokenCheckUnavailable):
+        logger.warning("database_error: MCP token not checked: %s", error, exc_info=error.__cause__)
+        return error_response("database_error", str(error))
+    return AuthenticationMiddleware.default_on_error(conn, error)
 
 
 def refuse_get_stream(app: ASGIApp) -> ASGIApp:

@@ -25,6 +25,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import AfterValidator, Field
 from sqlalchemy import Engine
+from starlette.authentication import AuthenticationError
 
 from chatapp.config import Settings
 from chatapp.services import tasks
@@ -51,6 +52,14 @@ Description = Annotated[str | None, Field(max_length=tasks.MAX_DESCRIPTION_LENGT
 
 
 # ---------------------------------------------------------------------- auth
+class TokenCheckUnavailable(AuthenticationError):
+    """A well-signed token the database could not check (its user gone,
+    its tokens revoked). A verifier's `None` would answer 401 and send the
+    client off to sign in again over an outage it did nothing about; raised
+    instead, it reaches the bearer middleware's `on_error`, which the app
+    answers with 503 (chatapp/api/app.py)."""
+
+
 class ChatappTokenVerifier:
     """The SDK's `TokenVerifier`: a chatapp JWT (HS256, unexpired, issued by
     this deployment) that names the MCP server among its audiences, for a
@@ -67,8 +76,10 @@ class ChatappTokenVerifier:
             claims = decode_claims(token, self.settings, audience=self.audience)
             user_id = uuid.UUID(claims["sub"])
             await in_thread(current_identity, self.engine, identity_of(claims))
-        except (InvalidAuth, Unavailable):
+        except InvalidAuth:
             return None
+        except Unavailable as error:
+            raise TokenCheckUnavailable(error.message) from error
         return AccessToken(
             token=token, client_id=str(user_id), subject=str(user_id), scopes=[],
             expires_at=int(claims["exp"]), resource=self.audience, claims={"iss": claims["iss"]},
@@ -78,7 +89,10 @@ class ChatappTokenVerifier:
 async def acting_user(ctx: Context, verifier: ChatappTokenVerifier) -> uuid.UUID:
     access = get_access_token()  # set by the SDK's bearer middleware over HTTP
     if access is None and ctx.headers is None:  # stdio: one user per process, named by the environment
-        access = await verifier.verify_token(os.environ.get("CHATAPP_TOKEN", ""))
+        try:
+            access = await verifier.verify_token(os.environ.get("CHATAPP_TOKEN", ""))
+        except TokenCheckUnavailable as error:
+            raise ToolError(str(error)) from error
     if access is None:
         raise ToolError("Not authorised: a valid bearer token for this MCP server is required.")
     return uuid.UUID(access.client_id)
