@@ -64,6 +64,16 @@ def test_wrong_method_on_a_turn_route_is_405_method_not_allowed(http: httpx.Clie
     assert response.headers["allow"] == "POST"
 
 
+def test_wrong_method_on_health_is_405_not_the_account_routes_401(http: httpx.Client) -> None:
+    response = http.delete("/api/health")
+    assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["allow"] and "www-authenticate" not in response.headers
+
+
+def test_deleting_an_account_without_a_token_is_still_401(http: httpx.Client) -> None:
+    assert_error(http.delete("/api/7f4ee6cf-3d52-4d5e-9f0e-6b1f1f3b7a10"), 401, "invalid_auth")
+
+
 def raw_post(port: int, path: str, head_extra: str, chunks: Iterator[bytes], deadline: float = 20.0) -> bytes:
     """Send a request by hand, stopping the upload as soon as an answer
     arrives; returns the answer's first bytes."""

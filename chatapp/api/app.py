@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import APIRouter, FastAPI, Request
@@ -46,6 +46,7 @@ from chatapp.tools.server import TokenCheckUnavailable, create_task_server
 
 logger = logging.getLogger("chatapp.api")
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
+FIXED_API_SEGMENT = re.compile(r"^/api/[^/{}]+$")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 DESCRIPTION = """A stateless, durable todo-task chat. Register or log in for a
@@ -87,10 +88,14 @@ def create_api(engine: Engine, *, settings: Settings, run_lifespan: bool = True)
     api.add_middleware(DrainingMiddleware)
     api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes, import_max_bytes=settings.import_max_bytes)
     api.add_middleware(RequestObserver)  # outermost: it sees every answer, the shield's own included
+    fallback = unknown_api_route([module.router for module in ROUTES if module is not routes_metrics])
     for module in ROUTES:
+        if module is routes_accounts:
+            guard_fixed_paths(api, fallback, [module.router for module in ROUTES])
         api.include_router(module.router)
     mount_mcp(api, mcp_app)
-    add_api_fallback(api, [module.router for module in ROUTES if module is not routes_metrics])
+    for path in ("/api", "/api/{rest:path}"):
+        api.add_api_route(path, fallback, methods=ALL_METHODS, include_in_schema=False)
     return api
 
 
@@ -153,14 +158,15 @@ def id_path_regex(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", pattern) + "$")
 
 
-def add_api_fallback(api: FastAPI, routers: list[APIRouter]) -> None:
+def unknown_api_route(routers: list[APIRouter]) -> Callable[[Request], Awaitable[object]]:
     """Reflex mounts its own app under this one, catching every path no route
     matched (a plain-text 404, even for a known path with the wrong method).
-    This route, after every real one, keeps `/api` in the error shape."""
+    This endpoint, routed after every real route, keeps `/api` in the error
+    shape: 405 with `Allow` for a known path, else 404."""
     known = [(id_path_regex(route.path), route.methods or set()) for router in routers for route in router.routes
              if isinstance(route, APIRoute)]
 
-    async def unknown_api_route(request: Request) -> object:
+    async def answer(request: Request) -> object:
         path = request.scope["path"]
         allowed = set().union(*(methods for regex, methods in known if regex.match(path)))
         if allowed:
@@ -169,8 +175,19 @@ def add_api_fallback(api: FastAPI, routers: list[APIRouter]) -> None:
             return response
         return error_response("not_found", "No such API route.")
 
-    for path in ("/api", "/api/{rest:path}"):
-        api.add_api_route(path, unknown_api_route, methods=ALL_METHODS, include_in_schema=False)
+    return answer
+
+
+def guard_fixed_paths(api: FastAPI, fallback: Callable[[Request], Awaitable[object]], routers: list[APIRouter]) -> None:
+    """`DELETE /api/{user_id}` (account deletion) would also match
+    `DELETE /api/health` and answer it 401 from its token check. Each fixed
+    one-segment `/api` path answers its other methods here first (405 with
+    `Allow`), after its own routes and before the account routes, so a
+    non-UUID user id still reaches them (400)."""
+    fixed = {route.path for router in routers for route in router.routes
+             if isinstance(route, APIRoute) and FIXED_API_SEGMENT.match(route.path)}
+    for path in sorted(fixed):
+        api.add_api_route(path, fallback, methods=ALL_METHODS, include_in_schema=False)
 
 
 @asynccontextmanager
