@@ -93,10 +93,12 @@ def mcp_post(base_url: str, token: str) -> httpx.Response:
 def test_an_mcp_token_the_database_cannot_check_is_503_not_a_sign_in_challenge(silent_database: int) -> None:
     engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent_database}/chat")
     for api in serve(engine):
-        response = mcp_post(api.base_url, issue_tool_token(uuid.uuid4(), api.settings, 60))
+        token = issue_tool_token(uuid.uuid4(), api.settings, 60)
+        response, elapsed = timed(lambda: mcp_post(api.base_url, token), CHAT_BOUND)
     engine.dispose()
     assert response.status_code == 503 and response.json()["error_code"] == "database_error"
     assert "www-authenticate" not in response.headers
+    assert elapsed < CHAT_BOUND
 
 
 def test_a_badly_signed_mcp_token_is_still_401_while_the_database_hangs(silent_database: int) -> None:

@@ -70,6 +70,12 @@ def test_wrong_method_on_health_is_405_not_the_account_routes_401(http: httpx.Cl
     assert "GET" in response.headers["allow"] and "www-authenticate" not in response.headers
 
 
+def test_a_wrong_method_on_conversation_import_is_405_not_a_conversation_lookup(http: httpx.Client) -> None:
+    response = http.get("/api/7f4ee6cf-3d52-4d5e-9f0e-6b1f1f3b7a10/conversations/import")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+
+
 def test_deleting_an_account_without_a_token_is_still_401(http: httpx.Client) -> None:
     assert_error(http.delete("/api/7f4ee6cf-3d52-4d5e-9f0e-6b1f1f3b7a10"), 401, "invalid_auth")
 

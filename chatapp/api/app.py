@@ -26,7 +26,7 @@ from starlette.authentication import AuthenticationError
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatapp.config import Settings
@@ -46,7 +46,8 @@ from chatapp.tools.server import TokenCheckUnavailable, create_task_server
 
 logger = logging.getLogger("chatapp.api")
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
-FIXED_API_SEGMENT = re.compile(r"^/api/[^/{}]+$")
+ID_PARAMETER = re.compile(r"\{\w+\}")
+EXAMPLE_ID = "00000000-0000-4000-8000-000000000000"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 DESCRIPTION = """A stateless, durable todo-task chat. Register or log in for a
@@ -89,10 +90,10 @@ def create_api(engine: Engine, *, settings: Settings, run_lifespan: bool = True)
     api.add_middleware(ApiShield, max_body_bytes=settings.max_body_bytes, import_max_bytes=settings.import_max_bytes)
     api.add_middleware(RequestObserver)  # outermost: it sees every answer, the shield's own included
     fallback = unknown_api_route([module.router for module in ROUTES if module is not routes_metrics])
-    for module in ROUTES:
-        if module is routes_accounts:
-            guard_fixed_paths(api, fallback, [module.router for module in ROUTES])
-        api.include_router(module.router)
+    routers = [module.router for module in ROUTES]
+    for index, router in enumerate(routers):
+        guard_shadowed_paths(api, fallback, earlier=routers[:index], router=router, every=routers)
+        api.include_router(router)
     mount_mcp(api, mcp_app)
     for path in ("/api", "/api/{rest:path}"):
         api.add_api_route(path, fallback, methods=ALL_METHODS, include_in_schema=False)
@@ -107,9 +108,10 @@ def mount_mcp(api: FastAPI, mcp_app: Starlette) -> None:
     are matched first: every tool call of every turn comes here, no API path
     shares them, and matching the API's routers before them cost 5% of a
     tool call's CPU."""
-    for layer in mcp_app.user_middleware:
-        if layer.cls is AuthenticationMiddleware:
-            layer.kwargs["on_error"] = refuse_unchecked_token
+    authentication = [layer for layer in mcp_app.user_middleware if layer.cls is AuthenticationMiddleware]
+    if len(authentication) != 1:  # an SDK that builds its auth otherwise: outages would be 401s again
+        raise RuntimeError(f"expected the MCP SDK's one AuthenticationMiddleware, found {len(authentication)}")
+    authentication[0].kwargs["on_error"] = refuse_unchecked_token
     endpoint = next(route for route in mcp_app.routes if isinstance(route, Route) and route.path == "/mcp")
     guard = endpoint.app  # the SDK's RequireAuthMiddleware around the transport
     guard.app = refuse_get_stream(guard.app)  # type: ignore[attr-defined]
@@ -178,16 +180,27 @@ def unknown_api_route(routers: list[APIRouter]) -> Callable[[Request], Awaitable
     return answer
 
 
-def guard_fixed_paths(api: FastAPI, fallback: Callable[[Request], Awaitable[object]], routers: list[APIRouter]) -> None:
-    """`DELETE /api/{user_id}` (account deletion) would also match
-    `DELETE /api/health` and answer it 401 from its token check. Each fixed
-    one-segment `/api` path answers its other methods here first (405 with
-    `Allow`), after its own routes and before the account routes, so a
-    non-UUID user id still reaches them (400)."""
-    fixed = {route.path for router in routers for route in router.routes
-             if isinstance(route, APIRoute) and FIXED_API_SEGMENT.match(route.path)}
-    for path in sorted(fixed):
-        api.add_api_route(path, fallback, methods=ALL_METHODS, include_in_schema=False)
+def guard_shadowed_paths(
+    api: FastAPI, fallback: Callable[[Request], Awaitable[object]], *,
+    earlier: list[APIRouter], router: APIRouter, every: list[APIRouter],
+) -> None:
+    """A path with a fixed segment can also match a later route's parameter:
+    `DELETE /api/health` matched `DELETE /api/{user_id}` (account deletion)
+    and was answered 401 by its token check, and `GET …/conversations/import`
+    reached `GET …/conversations/{conversation_id}`. Before `router` is
+    included, each earlier path it would shadow gets a route for the methods
+    no route declares on it, answered by the `/api` fallback (405 with
+    `Allow`). A parameter that is not a fixed word still reaches the later
+    route (a non-UUID user id is 400)."""
+    patterns = [compile_path(route.path)[0] for route in router.routes if isinstance(route, APIRoute) and "{" in route.path]
+    for path in sorted({route.path for other in earlier for route in other.routes if isinstance(route, APIRoute)}):
+        example = ID_PARAMETER.sub(EXAMPLE_ID, path)
+        if not any(pattern.match(example) for pattern in patterns):
+            continue
+        declared = set().union(*(route.methods or set() for other in every for route in other.routes
+                                 if isinstance(route, APIRoute) and route.path == path))
+        if methods := [method for method in ALL_METHODS if method not in declared]:
+            api.add_api_route(path, fallback, methods=methods, include_in_schema=False)
 
 
 @asynccontextmanager
