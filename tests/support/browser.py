@@ -19,6 +19,7 @@ import httpx
 import jwt
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from chatapp.db.engine import make_engine
 from chatapp.services import tasks as task_service
@@ -272,9 +273,19 @@ def background_luminance(page: Page) -> float:
     return page.evaluate(BACKGROUND_LUMINANCE)
 
 
+def expect_luminance(page: Page, comparison: str) -> None:
+    """Waits (bounded) for the page to look light or dark: the colour mode is
+    applied by a script after the first paint, so the first frame of a
+    freshly loaded dark page can still be the browser's white."""
+    try:
+        page.wait_for_function(f"({BACKGROUND_LUMINANCE})() {comparison}", timeout=10_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"background luminance {background_luminance(page)} is not {comparison}") from None
+
+
 def expect_light(page: Page) -> None:
-    assert background_luminance(page) > 0.6, background_luminance(page)
+    expect_luminance(page, "> 0.6")
 
 
 def expect_dark(page: Page) -> None:
-    assert background_luminance(page) < 0.4, background_luminance(page)
+    expect_luminance(page, "< 0.4")
