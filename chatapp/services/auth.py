@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from chatapp.config import Settings
 from chatapp.db import User
 from chatapp.db.types import utcnow
-from chatapp.services.database import in_thread, transaction
+from chatapp.services.database import in_thread, one_statement, transaction
 from chatapp.services.passwords import PasswordHashing
 from chatapp.services.text import EMAIL_PATTERN, PASSWORD_PATTERN, check_text
 from chatapp.services.errors import Conflict, InvalidAuth, InvalidInput
@@ -199,8 +199,9 @@ def check_identity(connection: Connection, identity: Identity) -> None:
 def current_identity(engine: Engine, identity: Identity) -> Identity:
     """The identity, once the database confirms the user exists and the
     token has not been revoked (one statement, the one that used to check
-    only that the user exists)."""
-    with transaction(engine) as connection:
+    only that the user exists), in autocommit on PostgreSQL: one round trip,
+    on every authenticated request that is not a turn."""
+    with one_statement(engine) as connection:
         check_identity(connection, identity)
     return identity
 
