@@ -1,5 +1,5 @@
-"""Storing a turn's end (chatapp/services/turn_store.py): the final answer
-and its tool calls, each in as few round trips as keeps it atomic, on
+"""Storing a turn (chatapp/services/turn_store.py): a new conversation's
+first turn, the final answer and its tool calls, each in as few round trips as keeps it atomic, on
 SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, delete, insert, select, text
 
+from bench.peer import WireCounter
 from chatapp.config import Settings
 from chatapp.db import Conversation, Message, ToolCall, User
 from chatapp.db.engine import make_engine
 from chatapp.db.types import utcnow
 from chatapp.services import auth, turn_store
 from chatapp.services.database import one_statement, transaction
-from chatapp.services.errors import NotFound
+from chatapp.services.errors import InvalidAuth, NotFound
 from chatapp.services.messages import StoredToolCall
 from chatapp.services.turn_store import StartedTurn
 
@@ -111,3 +112,45 @@ def test_a_stored_tool_call_is_kept_with_its_answer(engine: Engine) -> None:
         stored = connection.execute(select(ToolCall.call_id, ToolCall.tool_name, ToolCall.parameters)
                                     .where(ToolCall.message_id == started.answer.id)).all()
     assert [tuple(row) for row in stored] == [("call_1", "add_task", {"title": "Milk"})]
+
+
+def start_first_turn(engine: Engine, user_id: uuid.UUID, token_version: int = 0) -> StartedTurn:
+    started = turn_store.store_new_turn(engine, user_id=user_id, conversation_id=None, content="Add task: Buy milk",
+                                        tokens=4, key=None, token_budget=4000, turn_timeout_seconds=300,
+                                        token_version=token_version)
+    assert isinstance(started, StartedTurn)
+    return started
+
+
+def test_a_new_conversations_first_turn_stores_the_conversation_the_message_and_its_answer(engine: Engine) -> None:
+    user_id = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
+    started = start_first_turn(engine, user_id)
+    with engine.connect() as connection:
+        conversation = connection.execute(select(Conversation.user_id, Conversation.title, Conversation.last_seq,
+                                                 Conversation.token_total)
+                                          .where(Conversation.id == started.conversation_id)).one()
+        messages = connection.execute(select(Message.id, Message.seq, Message.role, Message.status, Message.reply_to)
+                                      .where(Message.conversation_id == started.conversation_id)
+                                      .order_by(Message.seq)).all()
+    assert tuple(conversation) == (user_id, "Add task: Buy milk", 2, 4)
+    assert [tuple(row) for row in messages] == [
+        (started.user_message.id, 1, "user", "complete", None),
+        (started.answer.id, 2, "assistant", "in_progress", started.user_message.id),
+    ]
+    assert started.history == [started.user_message]
+
+
+def test_a_first_turn_on_a_revoked_token_stores_nothing(engine: Engine) -> None:
+    user_id = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
+    with pytest.raises(InvalidAuth):
+        start_first_turn(engine, user_id, token_version=1)
+    with engine.connect() as connection:
+        assert connection.execute(select(Conversation.id).where(Conversation.user_id == user_id)).first() is None
+
+
+def test_a_new_conversations_first_turn_on_postgresql_is_one_round_trip(one_connection_engine: Engine) -> None:
+    user_id = auth.create_user(one_connection_engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash",
+                               Settings()).user_id
+    counter = WireCounter(one_connection_engine)
+    start_first_turn(one_connection_engine, user_id)
+    assert counter.snapshot() == (1, 1)

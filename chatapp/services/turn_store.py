@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, exists, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -66,6 +66,27 @@ def insert_conversation_statement() -> Any:
     ).returning(Conversation.id)
 
 
+MESSAGE_FIELDS = ["id", "seq", "role", "content", "status", "created_at", "token_count", "tokens_before",
+                  "error_code", "reply_to", "started_at"]
+
+
+def insert_first_turn_statement() -> Any:
+    """PostgreSQL: a new conversation with its first user message (`q_…`)
+    and in-progress answer (`a_…`) in one statement, so it runs without a
+    transaction around it. Nothing is inserted for a user who is gone or
+    whose token was revoked: the messages insert from the conversation row
+    the checked insert returns."""
+    conversation = insert_conversation_statement().cte("conversation")
+    columns = Message.__table__.c  # type: ignore[attr-defined]
+
+    def message(prefix: str) -> Any:
+        return select(conversation.c.id,
+                      *(bindparam(f"{prefix}_{name}", type_=columns[name].type) for name in MESSAGE_FIELDS))
+
+    return (insert(Message).from_select(["conversation_id", *MESSAGE_FIELDS], union_all(message("q"), message("a")))
+            .returning(Message.id))
+
+
 def finish_answer_statement() -> Any:
     return (
         update(Message)
@@ -101,6 +122,7 @@ ALLOCATE_SEQ = allocate_seq_statement()
 TOKEN_CURRENT = exists().where(User.id == bindparam("b_user_id"), User.token_version == bindparam("b_version"))
 ALLOCATE_SEQ_CHECKED = ALLOCATE_SEQ.where(TOKEN_CURRENT)
 INSERT_CONVERSATION_CHECKED = insert_conversation_statement()
+INSERT_FIRST_TURN = insert_first_turn_statement()
 FINISH_ANSWER = finish_answer_statement()
 FINISH_ANSWER_AND_COUNT = finish_answer_and_count_statement()
 ADD_TOKENS = add_tokens_statement()
@@ -210,13 +232,18 @@ def message_row(conversation_id: uuid.UUID, message: StoredMessage) -> dict[str,
     }
 
 
+def conversation_row(conversation_id: uuid.UUID, content: str, tokens: int) -> dict[str, Any]:
+    """A new conversation's row, its first two messages counted."""
+    now = utcnow()
+    return {"id": conversation_id, "title": title_from_message(content), "last_seq": 2, "token_total": tokens,
+            "created_at": now, "updated_at": now}
+
+
 def insert_conversation(
     connection: Connection, *, user_id: uuid.UUID, conversation_id: uuid.UUID, content: str, tokens: int,
     token_version: int | None,
 ) -> None:
-    now = utcnow()
-    row = {"id": conversation_id, "title": title_from_message(content), "last_seq": 2, "token_total": tokens,
-           "created_at": now, "updated_at": now}
+    row = conversation_row(conversation_id, content, tokens)
     if token_version is None:
         connection.execute(insert(Conversation), {**row, "user_id": user_id})
         return
@@ -241,6 +268,10 @@ def store_new_turn(
     answer_id = uuid.uuid4()
     is_new = conversation_id is None
     conversation_id = conversation_id or new_conversation_id or uuid.uuid4()
+    if is_new and key is None and token_version is not None and engine.dialect.name == "postgresql":
+        return store_first_turn(engine, user_id=user_id, conversation_id=conversation_id, content=content,
+                                tokens=tokens, token_version=token_version, answer_id=answer_id,
+                                user_message_id=user_message_id)
     try:
         with transaction(engine) as connection:
             if key is not None:
@@ -274,6 +305,32 @@ def store_new_turn(
         # Only a user deleted meanwhile can break a foreign key here.
         raise InvalidAuth("Unknown user.") from error
     return StartedTurn(conversation_id, user_message, answer, history, token_version=token_version or 0)
+
+
+def store_first_turn(
+    engine: Engine, *, user_id: uuid.UUID, conversation_id: uuid.UUID, content: str, tokens: int, token_version: int,
+    answer_id: uuid.UUID, user_message_id: uuid.UUID | None,
+) -> StartedTurn:
+    """`store_new_turn` for a new conversation without an Idempotency-Key,
+    on PostgreSQL: one statement in autocommit (one round trip, not four).
+    Its history is the user message alone, so there is nothing to read."""
+    now = utcnow()
+    user_message = StoredMessage(user_message_id or uuid.uuid4(), 1, "user", content, "complete", now, tokens, 0)
+    answer = new_answer(conversation_id, seq=2, reply_to=user_message.id, tokens_before=tokens, answer_id=answer_id)
+    params = {
+        **conversation_row(conversation_id, content, tokens), "b_user_id": user_id, "b_version": token_version,
+        **{f"q_{name}": value for name, value in message_row(conversation_id, user_message).items()},
+        **{f"a_{name}": value for name, value in message_row(conversation_id, answer).items()},
+    }
+    try:
+        with one_statement(engine) as connection:
+            stored = connection.execute(INSERT_FIRST_TURN, params).all()
+            if not stored:  # nothing to insert from: the user is gone or the token revoked
+                check_identity(connection, Identity(user_id, token_version))
+                raise InvalidAuth("Unknown user.")
+    except IntegrityError as error:
+        raise InvalidAuth("Unknown user.") from error
+    return StartedTurn(conversation_id, user_message, answer, [user_message], token_version=token_version)
 
 
 def _last_user_message(connection: Connection, conversation_id: uuid.UUID) -> StoredMessage | None:
