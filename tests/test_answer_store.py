@@ -1,6 +1,6 @@
 """Storing a turn (chatapp/services/turn_store.py): a new conversation's
-first turn, the final answer and its tool calls, each in as few round trips as keeps it atomic, on
-SQLite and PostgreSQL."""
+first turn, the final answer and its tool calls, each in as few round trips
+as keeps it atomic, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
