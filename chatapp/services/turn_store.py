@@ -3,7 +3,10 @@ lifecycle (in_progress -> complete | stopped | failed), its tool calls as
 each finishes, and the idempotency key that names the turn.
 
 Every function is one short transaction, run in a worker thread by the
-pipeline (chatapp.services.turns).
+pipeline (chatapp.services.turns). On PostgreSQL, what can be one statement
+(a new conversation's first turn, finishing an answer, storing a tool call)
+is one, in autocommit: a round trip is a wake-up of a database thread and a
+server backend, and at low load it costs more than the work it carries.
 
 One file, longer than two screens, because its statements share the
 answer's lifecycle rules (which status may follow which); split, each
