@@ -154,3 +154,18 @@ def test_a_new_conversations_first_turn_on_postgresql_is_one_round_trip(one_conn
     counter = WireCounter(one_connection_engine)
     start_first_turn(one_connection_engine, user_id)
     assert counter.snapshot() == (1, 1)
+
+
+def test_a_first_turn_stored_in_one_statement_is_tagged_with_its_owner_for_search(pg_database_url: str) -> None:
+    """The search trigger finds the message's conversation by reading it:
+    inserted by the same statement, it must still be seen."""
+    engine = make_engine(pg_database_url)
+    try:
+        user_id = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
+        started = start_first_turn(engine, user_id)
+        with engine.connect() as connection:
+            owners = connection.execute(text("SELECT search_user_id FROM messages WHERE conversation_id = :id"),
+                                        {"id": started.conversation_id}).scalars().all()
+        assert owners == [user_id, user_id]
+    finally:
+        engine.dispose()
