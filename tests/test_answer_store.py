@@ -142,8 +142,18 @@ def test_a_new_conversations_first_turn_stores_the_conversation_the_message_and_
 
 def test_a_first_turn_on_a_revoked_token_stores_nothing(engine: Engine) -> None:
     user_id = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
-    with pytest.raises(InvalidAuth):
+    with pytest.raises(InvalidAuth, match=auth.TOKEN_REVOKED):
         start_first_turn(engine, user_id, token_version=1)
+    with engine.connect() as connection:
+        assert connection.execute(select(Conversation.id).where(Conversation.user_id == user_id)).first() is None
+
+
+def test_a_first_turn_for_a_deleted_user_is_refused_and_stores_nothing(engine: Engine) -> None:
+    user_id = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
+    with transaction(engine) as connection:
+        connection.execute(delete(User).where(User.id == user_id))
+    with pytest.raises(InvalidAuth, match="Unknown user"):
+        start_first_turn(engine, user_id)
     with engine.connect() as connection:
         assert connection.execute(select(Conversation.id).where(Conversation.user_id == user_id)).first() is None
 

@@ -317,11 +317,12 @@ def store_first_turn(
     """`store_new_turn` for a new conversation without an Idempotency-Key,
     on PostgreSQL: one statement in autocommit (one round trip, not four).
     Its history is the user message alone, so there is nothing to read."""
-    now = utcnow()
-    user_message = StoredMessage(user_message_id or uuid.uuid4(), 1, "user", content, "complete", now, tokens, 0)
+    conversation = conversation_row(conversation_id, content, tokens)
+    user_message = StoredMessage(user_message_id or uuid.uuid4(), 1, "user", content, "complete",
+                                 conversation["created_at"], tokens, 0)
     answer = new_answer(conversation_id, seq=2, reply_to=user_message.id, tokens_before=tokens, answer_id=answer_id)
     params = {
-        **conversation_row(conversation_id, content, tokens), "b_user_id": user_id, "b_version": token_version,
+        **conversation, "b_user_id": user_id, "b_version": token_version,
         **{f"q_{name}": value for name, value in message_row(conversation_id, user_message).items()},
         **{f"a_{name}": value for name, value in message_row(conversation_id, answer).items()},
     }
