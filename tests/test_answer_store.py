@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select, text
 
 from bench.peer import WireCounter
-from chatapp.config import Settings
 from chatapp.db import Conversation, Message, ToolCall, User
 from chatapp.db.engine import make_engine
 from chatapp.db.types import utcnow
@@ -20,11 +19,11 @@ from chatapp.services.database import one_statement, transaction
 from chatapp.services.errors import InvalidAuth, NotFound
 from chatapp.services.messages import StoredToolCall
 from chatapp.services.turn_store import StartedTurn
+from tests.support.api import stored_user
 
 
 def start_turn(engine: Engine) -> StartedTurn:
-    user = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings())
-    started = turn_store.store_new_turn(engine, user_id=user.user_id, conversation_id=None, content="hello", tokens=3,
+    started = turn_store.store_new_turn(engine, user_id=stored_user(engine), conversation_id=None, content="hello", tokens=3,
                                         key=None, token_budget=4000, turn_timeout_seconds=300)
     assert isinstance(started, StartedTurn)
     return started
@@ -123,7 +122,7 @@ def start_first_turn(engine: Engine, user_id: uuid.UUID, token_version: int = 0)
 
 
 def test_a_new_conversations_first_turn_stores_the_conversation_the_message_and_its_answer(engine: Engine) -> None:
-    user_id = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
+    user_id = stored_user(engine)
     started = start_first_turn(engine, user_id)
     with engine.connect() as connection:
         conversation = connection.execute(select(Conversation.user_id, Conversation.title, Conversation.last_seq,
@@ -141,7 +140,7 @@ def test_a_new_conversations_first_turn_stores_the_conversation_the_message_and_
 
 
 def test_a_first_turn_on_a_revoked_token_stores_nothing(engine: Engine) -> None:
-    user_id = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
+    user_id = stored_user(engine)
     with pytest.raises(InvalidAuth, match=auth.TOKEN_REVOKED):
         start_first_turn(engine, user_id, token_version=1)
     with engine.connect() as connection:
@@ -149,7 +148,7 @@ def test_a_first_turn_on_a_revoked_token_stores_nothing(engine: Engine) -> None:
 
 
 def test_a_first_turn_for_a_deleted_user_is_refused_and_stores_nothing(engine: Engine) -> None:
-    user_id = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
+    user_id = stored_user(engine)
     with transaction(engine) as connection:
         connection.execute(delete(User).where(User.id == user_id))
     with pytest.raises(InvalidAuth, match="Unknown user"):
@@ -159,8 +158,7 @@ def test_a_first_turn_for_a_deleted_user_is_refused_and_stores_nothing(engine: E
 
 
 def test_a_new_conversations_first_turn_on_postgresql_is_one_round_trip(one_connection_engine: Engine) -> None:
-    user_id = auth.create_user(one_connection_engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash",
-                               Settings()).user_id
+    user_id = stored_user(one_connection_engine)
     counter = WireCounter(one_connection_engine)
     start_first_turn(one_connection_engine, user_id)
     assert counter.snapshot() == (1, 1)
@@ -171,7 +169,7 @@ def test_a_first_turn_stored_in_one_statement_is_tagged_with_its_owner_for_searc
     inserted by the same statement, it must still be seen."""
     engine = make_engine(pg_database_url)
     try:
-        user_id = auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
+        user_id = stored_user(engine)
         started = start_first_turn(engine, user_id)
         with engine.connect() as connection:
             owners = connection.execute(text("SELECT search_user_id FROM messages WHERE conversation_id = :id"),

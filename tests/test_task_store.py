@@ -6,29 +6,24 @@ statement and COMMIT."""
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine, select
 
 from bench.peer import WireCounter
-from chatapp.config import Settings
 from chatapp.db import Task
 from chatapp.db.engine import make_engine
 from chatapp.services import auth, tasks
 from chatapp.services.auth import Identity
 from chatapp.services.errors import InvalidAuth
-
-
-def new_user(engine: Engine) -> uuid.UUID:
-    return auth.create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
+from tests.support.api import stored_user
 
 
 def test_adding_a_task_on_postgresql_is_one_round_trip(pg_database_url: str) -> None:
     engine = make_engine(pg_database_url)
     try:
-        user_id = new_user(engine)
+        user_id = stored_user(engine)
         counter = WireCounter(engine)
         added = tasks.add_task(engine, user_id=user_id, title="Buy milk", description="two litres")
         assert counter.snapshot() == (1, 1)
@@ -40,7 +35,7 @@ def test_adding_a_task_on_postgresql_is_one_round_trip(pg_database_url: str) -> 
 def test_checking_an_identity_on_postgresql_is_one_round_trip(pg_database_url: str) -> None:
     engine = make_engine(pg_database_url)
     try:
-        identity = Identity(new_user(engine), 0)
+        identity = Identity(stored_user(engine), 0)
         counter = WireCounter(engine)
         assert auth.current_identity(engine, identity) == identity
         assert counter.snapshot() == (1, 1)
@@ -49,7 +44,7 @@ def test_checking_an_identity_on_postgresql_is_one_round_trip(pg_database_url: s
 
 
 def test_an_added_task_is_stored_with_its_title_description_and_times(engine: Engine) -> None:
-    user_id = new_user(engine)
+    user_id = stored_user(engine)
     tasks.add_task(engine, user_id=user_id, title="Buy milk", description="two litres")
     with engine.connect() as connection:
         row = connection.execute(select(Task.task_id, Task.title, Task.description, Task.completed,
@@ -59,7 +54,7 @@ def test_an_added_task_is_stored_with_its_title_description_and_times(engine: En
 
 
 def test_tasks_added_at_once_are_numbered_one_to_n_without_repeats(engine: Engine) -> None:
-    user_id = new_user(engine)
+    user_id = stored_user(engine)
     with ThreadPoolExecutor(max_workers=4) as pool:
         added = list(pool.map(lambda n: tasks.add_task(engine, user_id=user_id, title=f"Task {n}"), range(20)))
     assert sorted(change.task.task_id for change in added) == list(range(1, 21))
@@ -67,6 +62,6 @@ def test_tasks_added_at_once_are_numbered_one_to_n_without_repeats(engine: Engin
 
 
 def test_a_revoked_identity_is_refused_by_the_one_statement_check(engine: Engine) -> None:
-    identity = Identity(new_user(engine), 0)
+    identity = Identity(stored_user(engine), 0)
     with pytest.raises(InvalidAuth):
         auth.current_identity(engine, Identity(identity.user_id, 1))

@@ -93,15 +93,15 @@ def add_task_statement() -> Any:
         update(User).where(User.id == bindparam("b_user_id"))
         .values(last_task_id=User.last_task_id + 1).returning(User.last_task_id).cte("numbered")
     )
-    now = bindparam("b_now", type_=Task.__table__.c.created_at.type)
-    columns = ["id", "user_id", "task_id", "title", "description", "completed", "created_at", "updated_at"]
+    column = Task.__table__.c  # type: ignore[attr-defined]
+    now = bindparam("b_now", type_=column.created_at.type)
     values = select(
-        bindparam("b_id", type_=Task.__table__.c.id.type), bindparam("b_user_id", type_=Task.__table__.c.user_id.type),
-        numbered.c.last_task_id, bindparam("b_title", type_=Task.__table__.c.title.type),
-        bindparam("b_description", type_=Task.__table__.c.description.type), false(),
-        now, now,
+        bindparam("b_id", type_=column.id.type), bindparam("b_user_id", type_=column.user_id.type),
+        numbered.c.last_task_id, bindparam("b_title", type_=column.title.type),
+        bindparam("b_description", type_=column.description.type), false(), now, now,
     )
-    return insert(Task).from_select(columns, values).returning(Task.task_id)
+    names = ["id", "user_id", "task_id", "title", "description", "completed", "created_at", "updated_at"]
+    return insert(Task).from_select(names, values).returning(Task.task_id)
 
 
 ADD_TASK = add_task_statement()

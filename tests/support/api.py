@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from chatapp.api.app import create_api
 from chatapp.config import Settings
+from chatapp.services.auth import create_user
 from tests.support.pg_cluster import PgCluster
 from tests.support.ports import free_port
 from tests.support.servers import ApiProcess, ThreadServer
@@ -82,6 +83,12 @@ class Account:
 
     def chat_path(self) -> str:
         return f"/api/{self.user_id}/chat"
+
+
+def stored_user(engine: Engine) -> uuid.UUID:
+    """A user written straight to the database, for service-level tests that
+    need an owner but no password or token."""
+    return create_user(engine, f"{uuid.uuid4().hex}@example.com", "not-a-hash", Settings()).user_id
 
 
 def register(client: httpx.Client, email: str | None = None, password: str = "Correct-horse-9") -> Account:
